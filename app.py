@@ -1,0 +1,98 @@
+"""sim-trading: the one Chalice app. Thin: it wires Blueprints, WebSocket handlers and event sources to chalicelib.
+
+In AWS every HTTP route below runs in one Lambda (api_handler); each WebSocket, stream, queue and schedule
+handler is its own Lambda. The local stack (local/stack.py) serves this same object.
+"""
+import time
+import uuid
+
+import boto3
+from chalice import Chalice, Rate
+
+from chalicelib import config
+from chalicelib.accounts.routes import bp as accounts_bp
+from chalicelib.admin.routes import bp as admin_bp
+from chalicelib.auth.routes import bp as auth_bp
+from chalicelib.broker.routes import bp as broker_bp
+from chalicelib.common.logging import logger
+from chalicelib.marketdata.routes import bp as marketdata_bp
+from chalicelib.realtime import handlers as ws
+from chalicelib.trading.routes import bp as trading_bp
+
+app = Chalice(app_name="sim-trading")
+app.experimental_feature_flags.update(["WEBSOCKETS"])
+app.websocket_api.session = boto3.session.Session()
+
+for bp in (auth_bp, accounts_bp, admin_bp, marketdata_bp, trading_bp, broker_bp):
+    app.register_blueprint(bp)
+
+
+@app.middleware("http")
+def request_log(event, get_response):
+    """One structured line per request: id, method, route, status, duration. Never headers or bodies."""
+    request_id = (event.context or {}).get("requestId") or str(uuid.uuid4())
+    logger.append_keys(request_id=request_id)
+    start = time.perf_counter()
+    response = get_response(event)
+    response.headers["X-Request-Id"] = request_id
+    logger.info("http", extra={"method": event.method, "route": (event.context or {}).get("resourcePath"),
+                               "status": response.status_code,
+                               "ms": round((time.perf_counter() - start) * 1000, 1)})
+    logger.remove_keys(["request_id"])
+    return response
+
+
+# --- WebSocket (API Gateway WebSocket API) ---------------------------------------------------------------
+
+@app.on_ws_connect()
+def ws_connect(event):
+    ws.on_connect(event.connection_id)
+
+
+@app.on_ws_message()
+def ws_message(event):
+    ws.on_message(event.connection_id, event.body)
+
+
+@app.on_ws_disconnect()
+def ws_disconnect(event):
+    ws.on_disconnect(event.connection_id)
+
+
+# --- Event sources -----------------------------------------------------------------------------------------
+
+@app.on_dynamodb_record(stream_arn=config.stream_arn("ticks"), batch_size=100, starting_position="LATEST",
+                        maximum_batching_window_in_seconds=0)
+def on_tick_stream(event):
+    from chalicelib.marketdata import events
+    events.on_tick_records(list(event))
+
+
+@app.on_sqs_message(queue=config.queue_name("broadcast"), batch_size=10)
+def on_broadcast_queue(event):
+    from chalicelib.marketdata import events
+    events.on_broadcast_messages(list(event))
+
+
+@app.on_sqs_message(queue=config.queue_name("matching"), batch_size=10)
+def on_matching_queue(event):
+    from chalicelib.trading import events
+    events.on_matching_messages(list(event))
+
+
+@app.schedule(Rate(1, unit=Rate.MINUTES))
+def sweep_matching(event):
+    from chalicelib.trading import events
+    events.sweep()
+
+
+def _bootstrap():
+    if config.env("ADMIN_PASSWORD") or config.env("ADMIN_PASSWORD_HASH"):
+        from chalicelib.admin.bootstrap import ensure_first_admin
+        try:
+            ensure_first_admin()
+        except Exception:  # tables not there yet (tests, first deploy): the next cold start retries
+            logger.warning("first admin not ensured")
+
+
+_bootstrap()

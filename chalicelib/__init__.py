@@ -1,0 +1,1 @@
+"""All code of the sim-trading platform. See docs/architecture.md for the map."""

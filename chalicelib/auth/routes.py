@@ -1,0 +1,65 @@
+"""Session auth endpoints: register, login, logout."""
+from chalice import Blueprint
+
+from chalicelib.accounts import store as accounts
+from chalicelib.accounts.logic import USERNAME_RE, user_view
+from chalicelib.auth import guards, store
+from chalicelib.auth.logic import hash_password, verify_password
+from chalicelib.common.errors import ApiError, bad_request, conflict
+from chalicelib.common.http import route
+from chalicelib.common.schemas import Body, Str
+from pydantic import Field
+
+bp = Blueprint(__name__)
+
+
+class RegisterBody(Body):
+    username: Str = Field(min_length=3, max_length=64)
+    password: Str = Field(min_length=8, max_length=128)
+    brokerUid: Str | None = Field(default=None, max_length=64)
+    email: Str | None = Field(default=None, max_length=254)
+
+
+class LoginBody(Body):
+    username: Str = Field(min_length=1, max_length=64)
+    password: Str = Field(min_length=1, max_length=128)
+
+
+@route(bp, "/api/auth/register", ["POST"], body=RegisterBody, status=201)
+def register(req):
+    b = req.body
+    if not USERNAME_RE.match(b.username):
+        raise bad_request("username may contain letters, digits and _ . @ - (3 to 64 characters)", "VALIDATION_ERROR")
+    parent = None
+    if b.brokerUid:
+        parent = accounts.get(b.brokerUid)
+        if parent is None or parent.role not in ("broker", "admin"):
+            raise bad_request("unknown brokerUid", "UNKNOWN_BROKER")
+        if parent.role == "admin":
+            parent = None
+    acct = accounts.new_account(username=b.username, role="trader", password_hash=hash_password(b.password),
+                                parent=parent, email=b.email)
+    claims = []
+    if parent is not None:  # a self-registered client's broker-side user_id is its platform userId
+        acct.external_id = acct.user_id
+        claims.append(("client", f"{parent.user_id}#{acct.user_id}"))
+    try:
+        accounts.create(acct, claims)
+    except accounts.AlreadyExists:
+        raise conflict("username already taken", "USERNAME_TAKEN") from None
+    token = store.create_session(acct.user_id, acct.role)
+    return 201, {"token": token, "user": user_view(acct)}
+
+
+@route(bp, "/api/auth/login", ["POST"], body=LoginBody)
+def login(req):
+    acct = accounts.by_username(req.body.username)
+    if not verify_password(req.body.password, acct.password_hash if acct else None) or acct.role == "system":
+        raise ApiError(401, "INVALID_CREDENTIALS", "invalid username or password")
+    return {"token": store.create_session(acct.user_id, acct.role), "user": user_view(acct)}
+
+
+@route(bp, "/api/auth/logout", ["POST"], auth=guards.any_user)
+def logout(req):
+    store.revoke(guards.bearer_token(req.raw))
+    return {"ok": True}

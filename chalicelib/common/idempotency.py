@@ -1,0 +1,68 @@
+"""Idempotency-Key for POSTs that move money or create objects (Stripe's model).
+
+The first request with a key claims it with a conditional put (state in_progress, a short lease); when the view
+returns, the response is stored for 24 h. A retry with the same key and body gets the stored response with
+`Idempotent-Replayed: true`; a different body gets 422 IDEMPOTENCY_KEY_REUSED; a retry while the first is still
+running gets 409 IDEMPOTENCY_IN_PROGRESS. 5xx answers are not stored (the client may retry them).
+"""
+import time
+
+from chalice import Response
+from pynamodb.exceptions import PutError
+
+from chalicelib.common import jsonutil
+from chalicelib.common.errors import ApiError
+from chalicelib.storage.models import IdempotencyRecord
+
+TTL_S = 24 * 3600
+LEASE_S = 30
+
+
+def run(req, call) -> Response:
+    key = req.header("idempotency-key")
+    if len(key) > 255:
+        raise ApiError(400, "VALIDATION_ERROR", "Idempotency-Key is longer than 255 characters")
+    principal = req.principal.user_id if req.principal else "anon"
+    scope = f"{req.raw.method} {(req.raw.context or {}).get('resourcePath', '')} {sorted((req.raw.uri_params or {}).items())}"
+    from chalicelib.common.http import body_hash
+    h = f"{body_hash(req.raw)}:{hash_text(scope)}"
+    pk, sk = IdempotencyRecord.key(principal, key)
+    now = int(time.time())
+    rec = IdempotencyRecord(pk, sk, request_hash=h, state="in_progress", lease_until=now + LEASE_S, ttl=now + TTL_S)
+    try:
+        rec.save(condition=IdempotencyRecord.pk.does_not_exist()
+                 | ((IdempotencyRecord.state == "in_progress") & (IdempotencyRecord.lease_until < now))
+                 | (IdempotencyRecord.ttl < now))
+    except PutError as e:
+        if not _is_condition_failure(e):
+            raise
+        existing = IdempotencyRecord.get(pk, sk, consistent_read=True)
+        if existing.request_hash != h:
+            raise ApiError(422, "IDEMPOTENCY_KEY_REUSED",
+                           "Idempotency-Key was already used with a different request")
+        if existing.state != "done":
+            raise ApiError(409, "IDEMPOTENCY_IN_PROGRESS", "a request with this Idempotency-Key is in progress")
+        return Response(body=existing.body, status_code=existing.status_code,
+                        headers={"Content-Type": "application/json; charset=utf-8", "Idempotent-Replayed": "true"})
+    try:
+        resp = call()
+    except BaseException:
+        rec.delete()
+        raise
+    if resp.status_code >= 500:
+        rec.delete()
+        return resp
+    body = resp.body if isinstance(resp.body, str) else jsonutil.dumps(resp.body)
+    rec.update(actions=[IdempotencyRecord.state.set("done"), IdempotencyRecord.status_code.set(resp.status_code),
+                        IdempotencyRecord.body.set(body)])
+    return resp
+
+
+def hash_text(s: str) -> str:
+    import hashlib
+    return hashlib.sha256(s.encode()).hexdigest()[:16]
+
+
+def _is_condition_failure(e) -> bool:
+    cause = getattr(e, "cause_response_code", None) or ""
+    return "ConditionalCheckFailed" in str(cause) or "ConditionalCheckFailed" in str(e)

@@ -1,0 +1,4 @@
+"""HTTP endpoints of the marketdata capability (Blueprint registered by app.py)."""
+from chalice import Blueprint
+
+bp = Blueprint(__name__)

@@ -1,0 +1,68 @@
+"""Sends through the API Gateway management API (post_to_connection), exactly as in AWS.
+
+The endpoint comes from configuration (WS_MANAGEMENT_ENDPOINT: https://<apiId>.execute-api.<region>.amazonaws.com/<stage>
+in AWS; the local stack's emulation locally), so WebSocket, stream, queue and schedule handlers all send the same way.
+Fan-out is parallel (a thread pool) over chunks of subscribers; a 410 Gone removes the dead connection.
+"""
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import boto3
+from botocore.config import Config
+
+from chalicelib import config
+from chalicelib.common import jsonutil
+from chalicelib.common.logging import logger
+from chalicelib.realtime import store
+
+_local = threading.local()
+_pool: ThreadPoolExecutor | None = None
+FANOUT_THREADS = int(config.env("WS_FANOUT_THREADS", "32"))
+
+
+def _client():
+    c = getattr(_local, "client", None)
+    if c is None:
+        endpoint = config.env("WS_MANAGEMENT_ENDPOINT")
+        c = boto3.session.Session().client(
+            "apigatewaymanagementapi", endpoint_url=endpoint or None, region_name=config.region(),
+            config=Config(retries={"max_attempts": 2, "mode": "standard"}, max_pool_connections=FANOUT_THREADS,
+                          connect_timeout=2, read_timeout=5))
+        _local.client = c
+    return c
+
+
+def _executor() -> ThreadPoolExecutor:
+    global _pool
+    if _pool is None:
+        _pool = ThreadPoolExecutor(max_workers=FANOUT_THREADS, thread_name_prefix="ws-fanout")
+    return _pool
+
+
+def send(connection_id: str, message: dict | str) -> bool:
+    """Send one message; False (and the connection removed) when the connection is gone."""
+    data = message if isinstance(message, str) else jsonutil.dumps(message)
+    client = _client()
+    try:
+        client.post_to_connection(ConnectionId=connection_id, Data=data.encode())
+        return True
+    except client.exceptions.GoneException:
+        store.remove_connection(connection_id)
+        return False
+    except Exception:
+        logger.warning("post_to_connection failed", extra={"connectionId": connection_id})
+        return False
+
+
+def send_many(connection_ids: list[str], message: dict | str) -> int:
+    if not connection_ids:
+        return 0
+    data = message if isinstance(message, str) else jsonutil.dumps(message)
+    if len(connection_ids) == 1:
+        return int(send(connection_ids[0], data))
+    return sum(_executor().map(lambda cid: send(cid, data), connection_ids))
+
+
+def broadcast(topic: str, message: dict) -> int:
+    """Send `message` to every subscriber of `topic`; returns the number delivered."""
+    return send_many(store.subscribers(topic), message)
