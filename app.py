@@ -80,6 +80,12 @@ def on_matching_queue(event):
     events.on_matching_messages(list(event))
 
 
+@app.on_sqs_message(queue=config.queue_name("webhooks"), batch_size=10)
+def on_webhook_queue(event):
+    from chalicelib.broker import webhooks
+    webhooks.on_webhook_messages(list(event))
+
+
 @app.schedule(Rate(1, unit=Rate.MINUTES))
 def sweep_matching(event):
     from chalicelib.trading import events
