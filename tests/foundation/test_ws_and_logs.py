@@ -1,0 +1,55 @@
+"""WebSocket protocol (handler level; the gateway itself is tested in tests/local) and log hygiene."""
+import io
+import json
+import logging
+
+import pytest
+
+from chalicelib.common.logging import logger
+from chalicelib.realtime import handlers, store
+from tests.helpers import Api
+
+
+def test_ping_auth_subscribe(client, moto_db):
+    api = Api(client)
+    token, uid = api.register()
+    handlers.on_connect("c1")
+    pong = handlers.handle("c1", '{"type":"ping"}')
+    assert pong["type"] == "pong" and isinstance(pong["ts"], int)
+    assert handlers.handle("c1", '{"type":"subscribe","channel":"orders"}')["code"] == "AUTH_REQUIRED"
+    assert handlers.handle("c1", '{"type":"auth","token":"bad"}')["code"] == "SESSION_INVALID"
+    assert handlers.handle("c1", json.dumps({"type": "auth", "token": token})) == \
+        {"type": "auth", "ok": True, "userId": uid}
+    assert handlers.handle("c1", '{"type":"subscribe","channel":"orders"}')["type"] == "subscribed"
+    assert store.subscribers(f"orders#{uid}") == ["c1"]
+    assert handlers.handle("c1", '{"type":"subscribe","channel":"nope"}')["code"] == "UNKNOWN_CHANNEL"
+    assert handlers.handle("c1", "not json")["code"] == "MALFORMED_JSON"
+    assert handlers.handle("c1", '{"type":"what"}')["code"] == "UNKNOWN_TYPE"
+    handlers.on_disconnect("c1")
+    assert store.subscribers(f"orders#{uid}") == [] and store.get_connection("c1") is None
+
+
+@pytest.fixture
+def captured_logs():
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logger.registered_formatter)
+    logger.addHandler(handler)
+    try:
+        yield stream
+    finally:
+        logger.removeHandler(handler)
+
+
+def test_logs_are_json_with_request_id_and_no_secrets(client, captured_logs):
+    api = Api(client)
+    admin = api.admin_token()
+    token, uid = api.register("logged_user", "hunter2-hunter2")
+    api.credit(admin, uid, 5)
+    api.put("/api/accounts/me/wallet", {"walletAddress": "bad"}, token=token)
+    lines = [json.loads(line) for line in captured_logs.getvalue().splitlines() if line.strip()]
+    http = [line for line in lines if line.get("message") == "http"]
+    assert len(http) >= 3 and all(line.get("request_id") and line.get("status") for line in http)
+    text = captured_logs.getvalue()
+    for secret in (token, admin, "hunter2-hunter2", "admin-pass-123"):
+        assert secret not in text

@@ -1,0 +1,84 @@
+"""Small helpers for API tests over chalice.test.Client: JSON in, (status, json) out."""
+import json
+import uuid
+from decimal import Decimal
+
+from chalicelib.common import jsonutil
+
+
+class Api:
+    def __init__(self, client):
+        self.client = client
+
+    def call(self, method, path, body=None, token=None, key=None, headers=None, raw=None):
+        h = {"Content-Type": "application/json"}
+        if token:
+            h["Authorization"] = f"Bearer {token}"
+        if key:
+            h["X-API-Key"] = key
+        h.update(headers or {})
+        data = raw if raw is not None else (jsonutil.dumps(body) if body is not None else None)
+        r = getattr(self.client.http, method.lower())(path, headers=h, body=data) if data is not None \
+            else getattr(self.client.http, method.lower())(path, headers=h)
+        try:
+            payload = jsonutil.loads(r.body) if r.body else None
+        except ValueError:
+            payload = r.body
+        return Resp(r.status_code, payload, r.headers)
+
+    def get(self, path, **kw):
+        return self.call("GET", path, **kw)
+
+    def post(self, path, body=None, **kw):
+        return self.call("POST", path, body if body is not None else {}, **kw)
+
+    def put(self, path, body=None, **kw):
+        return self.call("PUT", path, body if body is not None else {}, **kw)
+
+    def delete(self, path, **kw):
+        return self.call("DELETE", path, **kw)
+
+    # --- common set-ups ---------------------------------------------------------------------------------
+    def admin_token(self):
+        from chalicelib.admin.bootstrap import ensure_first_admin
+        import os
+        os.environ.setdefault("ADMIN_PASSWORD", "admin-pass-123")
+        ensure_first_admin()
+        r = self.post("/api/auth/login", {"username": os.environ.get("ADMIN_USERNAME", "admin"),
+                                          "password": os.environ["ADMIN_PASSWORD"]})
+        assert r.status == 200, r
+        return r.json["token"]
+
+    def register(self, username=None, password="password-123", **extra):
+        username = username or "u_" + uuid.uuid4().hex[:10]
+        r = self.post("/api/auth/register", {"username": username, "password": password, **extra})
+        assert r.status == 201, r
+        return r.json["token"], r.json["user"]["id"]
+
+    def credit(self, admin_token, user_id, amount, **kw):
+        r = self.post(f"/api/admin/accounts/{user_id}/credit", {"amount": Decimal(str(amount)), "reference": "test"},
+                      token=admin_token, **kw)
+        assert r.status == 201, r
+        return r.json
+
+    def create_broker(self, admin_token, username=None, **extra):
+        username = username or "b_" + uuid.uuid4().hex[:10]
+        body = {"username": username, "password": "password-123", "tenantCode": "t" + uuid.uuid4().hex[:8],
+                "name": "Broker " + username, "ssoSecret": "s" * 32, **extra}
+        r = self.post("/api/admin/brokers", body, token=admin_token)
+        assert r.status == 201, r
+        login = self.post("/api/auth/login", {"username": username, "password": "password-123"})
+        return login.json["token"], r.json["userId"]
+
+    def me(self, token):
+        r = self.get("/api/accounts/me", token=token)
+        assert r.status == 200, r
+        return r.json
+
+
+class Resp:
+    def __init__(self, status, json_body, headers):
+        self.status, self.json, self.headers = status, json_body, headers
+
+    def __repr__(self):
+        return f"<{self.status} {json.dumps(self.json, default=str)[:400]}>"
