@@ -28,8 +28,10 @@ run: install node-deps
 test: install node-deps
 	$(BIN)/python -m pytest -q
 
+# SAM template + deployment.zip in out/ (docs/deploy.md); `make package STAGE=prod` for the prod stage.
+package: STAGE ?= dev
 package: install
-	rm -rf out && AWS_DEFAULT_REGION=us-east-1 $(BIN)/chalice package --stage dev --merge-template infra/resources.json out
+	rm -rf out && AWS_DEFAULT_REGION=us-east-1 $(BIN)/chalice package --stage $(STAGE) --merge-template infra/resources.json out
 	$(BIN)/cfn-lint out/sam.json
 
 ledger-check: install

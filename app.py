@@ -68,6 +68,12 @@ def on_tick_stream(event):
     events.on_tick_records(list(event))
 
 
+@app.on_dynamodb_record(stream_arn=config.stream_arn("main"), batch_size=100, starting_position="LATEST")
+def on_main_stream(event):
+    from chalicelib.realtime import private
+    private.on_main_records([record.to_dict() for record in event])
+
+
 @app.on_sqs_message(queue=config.queue_name("broadcast"), batch_size=10)
 def on_broadcast_queue(event):
     from chalicelib.marketdata import events

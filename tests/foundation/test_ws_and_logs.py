@@ -2,6 +2,7 @@
 import io
 import json
 import logging
+from decimal import Decimal
 
 import pytest
 
@@ -53,3 +54,24 @@ def test_logs_are_json_with_request_id_and_no_secrets(client, captured_logs):
     text = captured_logs.getvalue()
     for secret in (token, admin, "hunter2-hunter2", "admin-pass-123"):
         assert secret not in text
+
+
+def test_account_channel_is_fed_by_the_main_stream(client, moto_db, monkeypatch):
+    """A balance change reaches the owner's `account` subscribers through the main table's stream handler."""
+    from chalicelib.realtime import broadcaster, private
+    from chalicelib.storage.models import Account
+    api = Api(client)
+    admin = api.admin_token()
+    token, uid = api.register()
+    handlers.on_connect("c9")
+    handlers.handle("c9", json.dumps({"type": "auth", "token": token}))
+    handlers.handle("c9", '{"type":"subscribe","channel":"account"}')
+    api.credit(admin, uid, "12.5")
+    item = Account.get(*Account.key(uid)).serialize()
+    record = {"eventName": "MODIFY", "dynamodb": {"NewImage": item}}
+    sent = []
+    monkeypatch.setattr(broadcaster, "send_many", lambda ids, msg: sent.append((ids, msg)) or len(ids))
+    assert private.on_main_records([record, record]) == 1  # coalesced per item within a batch
+    ids, msg = sent[0]
+    assert ids == ["c9"] and msg["type"] == "account"
+    assert msg["data"]["userId"] == uid and msg["data"]["balance"] == Decimal("12.5")
