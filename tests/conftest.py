@@ -9,7 +9,13 @@ Both yield a tests.fixtures.Stack (prefix, tables, queues, endpoint) with fresh 
 (moto) for the test, the environment set (TABLE_PREFIX, *_TABLE, *_QUEUE_URL, DYNAMODB_ENDPOINT) and
 chalicelib.storage.db.configure() called; everything is restored afterwards.
 """
+import os
+
 import pytest
+
+# scrypt at its production cost (2**14) makes every register/login ~50 ms; the tests keep the same code path
+# with a lower work factor.
+os.environ.setdefault("PASSWORD_SCRYPT_N", "1024")
 
 from tests.fixtures import DynamoDBLocal, stack, unique_prefix
 from tests.fixtures.aws import ROOT
