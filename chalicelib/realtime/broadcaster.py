@@ -17,6 +17,7 @@ from chalicelib.realtime import store
 
 _local = threading.local()
 _pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
 FANOUT_THREADS = int(config.env("WS_FANOUT_THREADS", "32"))
 
 
@@ -34,8 +35,9 @@ def _client():
 
 def _executor() -> ThreadPoolExecutor:
     global _pool
-    if _pool is None:
-        _pool = ThreadPoolExecutor(max_workers=FANOUT_THREADS, thread_name_prefix="ws-fanout")
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max_workers=FANOUT_THREADS, thread_name_prefix="ws-fanout")
     return _pool
 
 
