@@ -98,6 +98,13 @@ def sweep_matching(event):
     events.sweep()
 
 
+@app.schedule(Rate(5, unit=Rate.MINUTES))
+def webhook_sweep(event):
+    """Recovers webhook deliveries whose queue message was lost or whose dispatch failed."""
+    from chalicelib.broker import webhooks
+    webhooks.sweep()
+
+
 def _bootstrap():
     if config.env("ADMIN_PASSWORD") or config.env("ADMIN_PASSWORD_HASH"):
         from chalicelib.admin.bootstrap import ensure_first_admin
