@@ -7,6 +7,7 @@ from chalicelib.accounts.logic import USERNAME_RE
 from chalicelib.auth import guards
 from chalicelib.auth import store as sessions
 from chalicelib.auth.logic import hash_password
+from chalicelib.common import secretbox
 from chalicelib.common.errors import bad_request, conflict, not_found
 from chalicelib.common.http import route
 from chalicelib.common.schemas import Body, PositiveDecimal, Str
@@ -54,8 +55,10 @@ def create_broker(req):
     if algorithm in ("RS256", "ES256") and not b.ssoPublicKey:
         raise bad_request(f"ssoAlgorithm {algorithm} needs ssoPublicKey", "VALIDATION_ERROR")
     acct = accounts.new_account(username=b.username, role="broker", password_hash=hash_password(b.password),
-                                tenant_code=b.tenantCode, name=b.name, email=b.email, sso_secret=b.ssoSecret,
+                                tenant_code=b.tenantCode, name=b.name, email=b.email,
                                 sso_public_key=b.ssoPublicKey, sso_algorithm=algorithm)
+    if b.ssoSecret:  # needed in clear to verify HS256 JWTs, so encrypted at rest rather than hashed
+        acct.sso_secret = secretbox.seal(b.ssoSecret, aad=f"sso:{acct.user_id}")
     acct.brand_root_id = acct.user_id  # a top-level broker is the root of its own brand
     try:
         accounts.create(acct, [("tenant", b.tenantCode.lower())])

@@ -14,7 +14,7 @@ from pynamodb.attributes import ListAttribute, UnicodeAttribute
 from pynamodb.exceptions import DoesNotExist, UpdateError
 
 from chalicelib.broker import scopes as scope_rules
-from chalicelib.broker import secretbox
+from chalicelib.common import secretbox
 from chalicelib.common.clock import new_id, now_ms
 from chalicelib.common.errors import ApiError
 from chalicelib.common.http import Principal

@@ -30,7 +30,7 @@ class Account(MainModel):
     name = UnicodeAttribute(null=True)
     email = UnicodeAttribute(null=True)
     external_id = UnicodeAttribute(null=True)  # the broker's own user_id for this client (v1 API, SSO)
-    sso_secret = UnicodeAttribute(null=True)
+    sso_secret = UnicodeAttribute(null=True)  # AES-GCM sealed (chalicelib.common.secretbox), aad "sso:<userId>"
     sso_public_key = UnicodeAttribute(null=True)
     sso_algorithm = UnicodeAttribute(null=True)
     created_at = IntAttribute()

@@ -4,7 +4,8 @@ import uuid
 
 import pytest
 
-from chalicelib.broker import keys, secretbox
+from chalicelib.broker import keys
+from chalicelib.common import secretbox
 from chalicelib.broker.scopes import ALL_SCOPES
 
 V1 = "/api/v1/broker"

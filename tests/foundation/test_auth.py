@@ -90,3 +90,17 @@ def test_secrets_are_stored_only_as_hashes(api, moto_db):
     dump = str(boto3.client("dynamodb").scan(TableName=moto_db.tables["main"])["Items"])
     assert token not in dump and token[3:] not in dump
     assert "a-very-secret-pw" not in dump
+
+
+def test_broker_sso_secret_is_encrypted_at_rest(api, moto_db):
+    import boto3
+
+    from chalicelib.accounts import store as accounts
+    from chalicelib.common import secretbox
+    admin = api.admin_token()
+    secret = "sso-secret-" + "z" * 24
+    _, broker_uid = api.create_broker(admin, ssoSecret=secret)
+    dump = str(boto3.client("dynamodb").scan(TableName=moto_db.tables["main"])["Items"])
+    assert secret not in dump
+    sealed = accounts.get(broker_uid).sso_secret
+    assert secretbox.open_(sealed, aad=f"sso:{broker_uid}") == secret

@@ -1,4 +1,4 @@
-"""Secrets at rest (webhook signing secrets): AES-256-GCM with a key from the environment (SECRETS_KEY).
+"""Secrets at rest (webhook signing secrets, broker SSO secrets): AES-256-GCM with a key from the environment (SECRETS_KEY).
 
 Stored form: "v1:" + base64url(nonce[12] | ciphertext | tag[16]); the associated data binds a ciphertext to its
 owner (the API key id), so a stored secret cannot be moved to another key's item. pycryptodome provides AES
