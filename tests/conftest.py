@@ -17,6 +17,10 @@ import pytest
 # with a lower work factor.
 os.environ.setdefault("PASSWORD_SCRYPT_N", "1024")
 
+from local import moto_patches  # noqa: E402
+
+moto_patches.apply()  # emulator fixes (moto number arithmetic); see local/moto_patches.py
+
 from tests.fixtures import DynamoDBLocal, stack, unique_prefix
 from tests.fixtures.aws import ROOT
 

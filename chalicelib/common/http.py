@@ -21,7 +21,7 @@ from chalicelib.common.logging import logger
 CORS = CORSConfig(
     allow_origin="*",
     allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-API-Key", "X-Request-Id"],
-    expose_headers=["Idempotent-Replayed", "X-Request-Id"],
+    expose_headers=["Idempotent-Replayed", "X-Request-Id", "X-Next-Cursor"],
     max_age=600,
 )
 

@@ -146,3 +146,13 @@ def test_concurrent_transfers_on_dynamodb_local(ddb_local):
     assert results.count("ok") == 10 and results.count("short") == 10
     assert bal(a) == (0, 0, 0) and bal(b) == (100, 100, 0)
     assert check.verify()["ok"]
+
+
+def test_margin_back_to_zero_then_more_adds(moto_db):
+    """8-decimal margins that return to exactly zero keep working (a moto emulator bug; see local/moto_patches.py)."""
+    a = make_account(1000)
+    for _ in range(3):
+        Tx().freeze(a, Decimal("0.00000001")).commit()
+        Tx().freeze(a, Decimal("700.12345678")).commit()
+        Tx().release(a, Decimal("700.12345679")).commit()
+    assert bal(a) == (1000, 1000, 0)
