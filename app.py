@@ -74,7 +74,7 @@ def on_main_stream(event):
     private.on_main_records([record.to_dict() for record in event])
 
 
-@app.on_sqs_message(queue=config.queue_name("broadcast"), batch_size=10)
+@app.on_sqs_message(queue=config.queue_name("broadcast"), batch_size=1)  # chunks spread over parallel invocations
 def on_broadcast_queue(event):
     from chalicelib.marketdata import events
     events.on_broadcast_messages(list(event))
@@ -108,8 +108,10 @@ def webhook_sweep(event):
 def _bootstrap():
     if config.env("ADMIN_PASSWORD") or config.env("ADMIN_PASSWORD_HASH"):
         from chalicelib.admin.bootstrap import ensure_first_admin
+        from chalicelib.marketdata.store import ensure_builtin_symbols
         try:
             ensure_first_admin()
+            ensure_builtin_symbols()
         except Exception:  # tables not there yet (tests, first deploy): the next cold start retries
             logger.warning("first admin not ensured")
 

@@ -15,22 +15,24 @@ from chalicelib.common import jsonutil
 from chalicelib.common.logging import logger
 from chalicelib.realtime import store
 
-_local = threading.local()
+_client_lock = threading.Lock()
+_shared_client = None
 _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
 FANOUT_THREADS = int(config.env("WS_FANOUT_THREADS", "32"))
 
 
 def _client():
-    c = getattr(_local, "client", None)
-    if c is None:
-        endpoint = config.env("WS_MANAGEMENT_ENDPOINT")
-        c = boto3.session.Session().client(
-            "apigatewaymanagementapi", endpoint_url=endpoint or None, region_name=config.region(),
-            config=Config(retries={"max_attempts": 2, "mode": "standard"}, max_pool_connections=FANOUT_THREADS,
-                          connect_timeout=2, read_timeout=5))
-        _local.client = c
-    return c
+    """One boto3 client shared by every fan-out thread (clients are thread-safe; creating 32 costs seconds)."""
+    global _shared_client
+    endpoint = config.env("WS_MANAGEMENT_ENDPOINT")
+    with _client_lock:
+        if _shared_client is None or _shared_client[0] != endpoint:
+            _shared_client = endpoint, boto3.session.Session().client(
+                "apigatewaymanagementapi", endpoint_url=endpoint or None, region_name=config.region(),
+                config=Config(retries={"max_attempts": 2, "mode": "standard"}, max_pool_connections=FANOUT_THREADS,
+                              connect_timeout=2, read_timeout=5))
+        return _shared_client[1]
 
 
 def _executor() -> ThreadPoolExecutor:

@@ -9,7 +9,7 @@ import os
 from chalicelib import config
 
 TEMPLATE = os.path.join(os.path.dirname(__file__), "..", "..", "infra", "resources.json")
-LOGICAL = {"MainTable": "main", "TicksTable": "ticks", "ConnectionsTable": "connections"}
+LOGICAL = {"MainTable": "main", "TicksTable": "ticks", "MarketTable": "market", "ConnectionsTable": "connections"}
 QUEUES = {"BroadcastQueue": "broadcast", "MatchingQueue": "matching", "WebhookQueue": "webhooks"}
 
 

@@ -30,7 +30,7 @@ def test_moto_db_creates_tables_queues_and_env(moto_db):
     assert moto_db.prefix.startswith("t") and os.environ["TABLE_PREFIX"] == moto_db.prefix
     assert "DYNAMODB_ENDPOINT" not in os.environ
     names = set(boto3.client("dynamodb").list_tables()["TableNames"])
-    assert names == {f"{moto_db.prefix}main", f"{moto_db.prefix}ticks", f"{moto_db.prefix}connections"}
+    assert names == {f"{moto_db.prefix}{t}" for t in ("main", "ticks", "market", "connections")}
     main = boto3.client("dynamodb").describe_table(TableName=moto_db.tables["main"])["Table"]
     assert {i["IndexName"] for i in main["GlobalSecondaryIndexes"]} == {"gsi1", "gsi2"}
     assert main["StreamSpecification"]["StreamEnabled"]

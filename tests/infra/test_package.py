@@ -13,7 +13,8 @@ import sys
 from tests.fixtures.aws import ROOT
 
 BIN = os.path.dirname(sys.executable)
-TABLES = {"MainTable": "sim-main", "TicksTable": "sim-ticks", "ConnectionsTable": "sim-connections"}
+TABLES = {"MainTable": "sim-main", "TicksTable": "sim-ticks", "MarketTable": "sim-market",
+          "ConnectionsTable": "sim-connections"}
 QUEUES = {"BroadcastQueue": "sim-broadcast", "MatchingQueue": "sim-matching", "WebhookQueue": "sim-webhooks"}
 STREAMS = {"OnTickStream": "TicksTable", "OnMainStream": "MainTable"}
 CONSUMERS = {"OnBroadcastQueue": "BroadcastQueue", "OnMatchingQueue": "MatchingQueue",
