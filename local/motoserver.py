@@ -26,7 +26,7 @@ class SerialDynamoDB:
 
 def main() -> None:
     from local import moto_patches
-    moto_patches.apply()
+    moto_patches.apply(trim_streams=5000)
     port = int(sys.argv[1])
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no access log
     server = make_server("127.0.0.1", port, SerialDynamoDB(DomainDispatcherApplication(create_backend_app)),
