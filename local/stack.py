@@ -269,7 +269,10 @@ class Stack:
 
 
 def main():
-    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"), datefmt="%H:%M:%S",
+    # The app's own JSON logs (one line per request; the feeder makes several a second) are WARNING and up unless
+    # LOG_LEVEL says otherwise (LOG_LEVEL=INFO shows every request); the stack's own lines stay at INFO.
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    logging.basicConfig(level=os.environ.get("STACK_LOG_LEVEL", "INFO"), datefmt="%H:%M:%S",
                         format="%(asctime)s %(levelname).1s %(name)s: %(message)s")
     for noisy in ("botocore", "urllib3", "pynamodb"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
