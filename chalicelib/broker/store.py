@@ -16,7 +16,8 @@ from pynamodb.attributes import ListAttribute, UnicodeAttribute
 from pynamodb.exceptions import DoesNotExist
 
 from chalicelib.accounts import store as accounts
-from chalicelib.broker import logic, paging
+from chalicelib.broker import logic
+from chalicelib.common import paging
 from chalicelib.broker import scopes as scope_rules
 from chalicelib.common.clock import new_id, now_ms
 from chalicelib.common.errors import ApiError, conflict, not_found

@@ -27,7 +27,8 @@ from pynamodb.attributes import UnicodeAttribute
 from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 
 from chalicelib import config
-from chalicelib.broker import events, keys, logic, paging
+from chalicelib.broker import events, keys, logic
+from chalicelib.common import paging
 from chalicelib.common.clock import new_id, now_ms
 from chalicelib.common.logging import logger
 from chalicelib.storage.db import Gsi1, Gsi2, IntAttribute, MainModel, register

@@ -14,7 +14,6 @@ from pydantic import BaseModel, ValidationError
 
 from chalicelib import config
 from chalicelib.common import jsonutil
-from chalicelib.common.clock import new_id, now_ms  # noqa: F401  (re-exported for views)
 from chalicelib.common.errors import ApiError, bad_request
 from chalicelib.common.logging import logger
 

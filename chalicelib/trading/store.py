@@ -13,8 +13,6 @@ Conditions that make the concurrent cases safe:
 Also the functions other capabilities call: best_bid_ask / depth (market data), unrealized_pnl_for (accounts),
 orders_for / positions_for / fills_for (Broker API v1).
 """
-import base64
-import json
 import uuid
 from dataclasses import dataclass, field
 from decimal import Decimal, localcontext
@@ -22,7 +20,7 @@ from decimal import Decimal, localcontext
 from pynamodb.exceptions import DoesNotExist
 
 from chalicelib import config
-from chalicelib.common.errors import bad_request
+from chalicelib.common import paging
 from chalicelib.ledger import logic as ledger
 from chalicelib.ledger.store import Tx
 from chalicelib.storage.db import connection
@@ -130,35 +128,10 @@ def get_position(account_id: str, symbol: str) -> PositionItem | None:
 
 # ---- pagination ---------------------------------------------------------------------------------------------
 
-def _encode_cursor(item, attrs: tuple[str, ...]) -> str:
-    raw = json.dumps({a: getattr(item, a) for a in attrs}, separators=(",", ":"))
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str | None, attrs: tuple[str, ...], hash_attr: str, hash_value: str) -> dict | None:
-    if not cursor:
-        return None
-    try:
-        if len(cursor) > 2048:
-            raise ValueError
-        data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        if not isinstance(data, dict) or set(data) != set(attrs) or \
-                not all(isinstance(v, str) for v in data.values()) or data[hash_attr] != hash_value:
-            raise ValueError
-    except ValueError:
-        raise bad_request("cursor is not valid for this list", "INVALID_CURSOR") from None
-    return {k: {"S": v} for k, v in data.items()}
-
-
 def _page(source, hash_value: str, *, attrs: tuple[str, ...], hash_attr: str, limit: int, cursor: str | None,
           filter_condition=None, consistent: bool = False) -> tuple[list, str | None]:
-    start = _decode_cursor(cursor, attrs, hash_attr, hash_value)
-    kw = {"consistent_read": True} if consistent else {}
-    items = list(source.query(hash_value, None, filter_condition, scan_index_forward=False, limit=limit + 1,
-                              page_size=limit + 1, last_evaluated_key=start, **kw))
-    more = len(items) > limit
-    items = items[:limit]
-    return items, (_encode_cursor(items[-1], attrs) if more and items else None)
+    return paging.query_page(source, hash_value, key_attrs=attrs, hash_attr=hash_attr, limit=limit, cursor=cursor,
+                             filter_condition=filter_condition, consistent=consistent)
 
 
 def list_orders(account_id: str, *, symbol=None, status=None, kind=None, limit=50, cursor=None):

@@ -13,7 +13,7 @@ from decimal import Decimal
 from pynamodb.attributes import ListAttribute, UnicodeAttribute
 from pynamodb.exceptions import DoesNotExist
 
-from chalicelib.broker import paging
+from chalicelib.common import paging
 from chalicelib.common.clock import new_id, now_ms
 from chalicelib.ledger import logic as ledger
 from chalicelib.ledger.store import Tx

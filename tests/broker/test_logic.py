@@ -4,7 +4,8 @@ from decimal import Decimal
 
 import pytest
 
-from chalicelib.broker import logic, paging, scopes, store
+from chalicelib.broker import logic, scopes, store
+from chalicelib.common import paging
 from chalicelib.common import secretbox
 from chalicelib.common.errors import ApiError
 from chalicelib.ledger.store import TxConflict

@@ -33,11 +33,13 @@ def decode(cursor: str | None, key_attrs: tuple[str, ...], hash_attr: str, hash_
 
 
 def query_page(source, hash_value: str, *, key_attrs: tuple[str, ...], hash_attr: str, limit: int,
-               cursor: str | None, range_key_condition=None, filter_condition=None, newest_first: bool = True):
+               cursor: str | None, range_key_condition=None, filter_condition=None, newest_first: bool = True,
+               consistent: bool = False):
     """(items, next_cursor) of one page of `source.query(hash_value, ...)` (a Model or an Index)."""
     start = decode(cursor, key_attrs, hash_attr, hash_value)
+    kw = {"consistent_read": True} if consistent else {}
     it = source.query(hash_value, range_key_condition, filter_condition, scan_index_forward=not newest_first,
-                      limit=limit + 1, page_size=limit + 1, last_evaluated_key=start)
+                      limit=limit + 1, page_size=limit + 1, last_evaluated_key=start, **kw)
     items = list(it)
     more = len(items) > limit
     items = items[:limit]
