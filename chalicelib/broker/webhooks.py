@@ -340,7 +340,9 @@ def on_webhook_messages(messages: list) -> list[str]:
     """SQS batch of the webhooks queue: each message is one attempt, run in parallel (a batch of 10 slow
     receivers still ends within one timeout). Raises after the batch if any message hit a storage or queue
     error, so SQS redelivers the batch (finished ones are recognised and skipped)."""
-    jobs = [j for j in (_message(m) for m in messages) if j is not None]
+    # a message SQS delivered twice into one batch is one job; across batches the conditional claim in process()
+    # makes a duplicate "stale"
+    jobs = list(dict.fromkeys(j for j in (_message(m) for m in messages) if j is not None))
     if not jobs:
         return []
 
