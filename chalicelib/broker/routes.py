@@ -280,11 +280,7 @@ def create_sub_broker(req):
 
 @route(bp, f"{V1}/sub-brokers", ["GET"], auth=keys.api_key(S.SUB_BROKERS_LIST), query=Page)
 def list_sub_brokers(req):
-    q = req.query
-    if req.principal.is_admin:
-        items, nxt = store.list_role("broker", q.limit, q.cursor)
-    else:
-        items, nxt = store.list_down(req.principal.user_id, "broker", q.limit, q.cursor)
+    items, nxt = store.list_visible(req.principal, "broker", req.query.limit, req.query.cursor)
     return {"sub_brokers": [_broker_view(a) for a in items], "next_cursor": nxt}
 
 
@@ -331,11 +327,7 @@ def broker_balance(req):
 
 @route(bp, f"{V1}/clients", ["GET"], auth=keys.api_key(S.CLIENTS_LIST), query=Page)
 def list_clients(req):
-    q = req.query
-    if req.principal.is_admin:
-        items, nxt = store.list_role("trader", q.limit, q.cursor)
-    else:
-        items, nxt = store.list_down(req.principal.user_id, "trader", q.limit, q.cursor)
+    items, nxt = store.list_visible(req.principal, "trader", req.query.limit, req.query.cursor)
     return {"clients": [_client_view(a) for a in items], "next_cursor": nxt}
 
 

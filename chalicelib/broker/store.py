@@ -181,6 +181,13 @@ def list_role(role: str, limit: int, cursor: str | None):
                              limit=limit, cursor=cursor, newest_first=False)
 
 
+def list_visible(principal, role: str, limit: int, cursor: str | None):
+    """The accounts with `role` a v1 caller lists: every one for an admin key, else the caller's direct downstream."""
+    if principal.is_admin:
+        return list_role(role, limit, cursor)
+    return list_down(principal.user_id, role, limit, cursor)
+
+
 # --- transfers ---------------------------------------------------------------------------------------------
 
 def new_transfer(kind: str, acting: Account | None, acting_id: str, client: Account, amount, *, reference=None,

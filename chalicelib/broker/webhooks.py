@@ -53,6 +53,7 @@ def retry_window_ms() -> int:
 
 
 def timeout_s() -> float:
+    """Seconds a receiver gets to answer (a timeout, not money: float is right here)."""
     return float(config.env("WEBHOOK_TIMEOUT_S", "10"))
 
 
