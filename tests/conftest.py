@@ -21,6 +21,10 @@ from local import moto_patches  # noqa: E402
 
 moto_patches.apply()  # emulator fixes (moto number arithmetic); see local/moto_patches.py
 
+from chalicelib import wiring  # noqa: E402
+
+wiring.wire()  # the cross-capability hooks app.py wires, for tests that call chalicelib without the app
+
 from tests.fixtures import DynamoDBLocal, stack, unique_prefix
 from tests.fixtures.aws import ROOT
 

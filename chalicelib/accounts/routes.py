@@ -19,10 +19,7 @@ class WalletBody(Body):
 
 def unrealized_pnl(user_id: str) -> Decimal:
     """Sum of unrealized PnL over the account's open positions (the trading capability provides it)."""
-    try:
-        from chalicelib.trading.store import unrealized_pnl_for  # noqa: WPS433 (optional until trading lands)
-    except ImportError:
-        return Decimal(0)
+    from chalicelib.trading.store import unrealized_pnl_for  # lazy: keeps the API Lambda's cold start small
     return unrealized_pnl_for(user_id)
 
 

@@ -18,9 +18,7 @@ dispatch did not finish (crash, queue down) is picked up by webhooks.sweep(). Bo
 byte the same for every target: {"id":"evt_...","event":"<name>","created_at":"<ISO-8601 UTC>","data":{...}}.
 """
 import json
-import zlib
 
-from pynamodb.attributes import UnicodeAttribute
 from pynamodb.exceptions import DoesNotExist
 
 from chalicelib.accounts import store as accounts
@@ -28,38 +26,11 @@ from chalicelib.broker import keys, logic
 from chalicelib.common import jsonutil
 from chalicelib.common.clock import new_id, now_ms
 from chalicelib.common.logging import logger
-from chalicelib.storage.db import Gsi2, IntAttribute, MainModel, register
+from chalicelib.broker.models import KEEP_MS, SHARDS, WebhookEvent, shard_of, undispatched  # noqa: F401
 
 EVENTS = ("client.created", "transfer.deposit", "withdrawal.created", "withdrawal.locked", "withdrawal.unlocked",
           "withdrawal.broker_completed", "withdrawal.released", "withdrawal.processing", "withdrawal.completed",
           "order.filled")
-SHARDS = 8
-KEEP_MS = 30 * 24 * 3600 * 1000
-
-
-@register
-class WebhookEvent(MainModel):
-    event_id = UnicodeAttribute()
-    event = UnicodeAttribute()
-    account_id = UnicodeAttribute()
-    targets = UnicodeAttribute()       # JSON [{broker_id, key_id, key_pk, url}] resolved when the event was made
-    body = UnicodeAttribute()          # the exact bytes every delivery sends (and signs)
-    created_at = IntAttribute()
-    dispatched_at = IntAttribute(null=True)
-    ttl = IntAttribute()
-    gsi2pk = UnicodeAttribute(null=True)  # WHOUTBOX#<shard> until dispatched
-    gsi2sk = UnicodeAttribute(null=True)
-    outbox = Gsi2()
-
-    @staticmethod
-    def key(event_id: str) -> tuple[str, str]:
-        return f"WHEVT#{event_id}", "E"
-
-
-def shard_of(some_id: str) -> int:
-    return zlib.crc32(some_id.encode()) % SHARDS
-
-
 class Prepared:
     """An event ready to be written (alone, or as part of a Tx) and then dispatched. Falsy when nobody listens."""
 
@@ -85,8 +56,9 @@ class Prepared:
         """Never raises: an undispatched event is retried by the sweep."""
         if self.item is None:
             return
+        from chalicelib.broker import webhooks  # deliveries depend on events, never the other way
         try:
-            dispatch_event(self.item)
+            webhooks.dispatch_event(self.item)
         except Exception:
             logger.exception("webhook event dispatch failed; the sweep retries it",
                              extra={"eventId": self.item.event_id})
@@ -137,23 +109,8 @@ def emit(event: str, account, data: dict, extra_brokers=()) -> str | None:
     return ev.event_id
 
 
-def dispatch_event(item: WebhookEvent) -> None:
-    from chalicelib.broker import webhooks
-    deliveries = [webhooks.create_delivery(item, t) for t in json.loads(item.targets)]
-    webhooks.enqueue([(d.delivery_id, d.attempts + 1) for d in deliveries if d is not None and d.attempts == 0
-                      and d.status == webhooks.PENDING])
-    item.update(actions=[WebhookEvent.dispatched_at.set(now_ms()), WebhookEvent.gsi2pk.remove(),
-                         WebhookEvent.gsi2sk.remove()])
-
-
 def get(event_id: str) -> WebhookEvent | None:
     try:
         return WebhookEvent.get(*WebhookEvent.key(event_id))
     except DoesNotExist:
         return None
-
-
-def undispatched(older_than_ms: int, limit: int = 100):
-    for shard in range(SHARDS):
-        yield from WebhookEvent.outbox.query(f"WHOUTBOX#{shard}", WebhookEvent.gsi2sk < f"{older_than_ms:013d}",
-                                             limit=limit)

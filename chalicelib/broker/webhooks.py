@@ -27,7 +27,9 @@ from pynamodb.attributes import UnicodeAttribute
 from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 
 from chalicelib import config
-from chalicelib.broker import events, keys, logic
+from chalicelib.broker import keys, logic
+from chalicelib.broker import models
+from chalicelib.broker.models import WebhookEvent
 from chalicelib.common import paging
 from chalicelib.common.clock import new_id, now_ms
 from chalicelib.common.logging import logger
@@ -95,7 +97,7 @@ def _condition_failed(e) -> bool:
 
 
 def _due_keys(delivery_id: str, at: int) -> tuple[str, str]:
-    return f"WHDUE#{events.shard_of(delivery_id)}", f"{at:013d}#{delivery_id}"
+    return f"WHDUE#{models.shard_of(delivery_id)}", f"{at:013d}#{delivery_id}"
 
 
 def _new(delivery_id: str, event_id: str, event: str, body: str, target: dict, now: int,
@@ -105,7 +107,7 @@ def _new(delivery_id: str, event_id: str, event: str, body: str, target: dict, n
                            event=event, broker_id=target["broker_id"], key_id=target["key_id"],
                            key_pk=target["key_pk"], url=target["url"], body=body, status=PENDING, attempts=0,
                            created_at=now, next_attempt_at=now, redelivery_of=redelivery_of,
-                           ttl=(now + events.KEEP_MS) // 1000, gsi1pk=f"WHDELIV#{target['broker_id']}",
+                           ttl=(now + models.KEEP_MS) // 1000, gsi1pk=f"WHDELIV#{target['broker_id']}",
                            gsi1sk=f"{now:013d}#{delivery_id}", gsi2pk=g2pk, gsi2sk=g2sk)
 
 
@@ -362,6 +364,16 @@ def on_webhook_messages(messages: list) -> list[str]:
     return results
 
 
+# --- dispatch of an event -------------------------------------------------------------------------------
+
+def dispatch_event(item: WebhookEvent) -> None:
+    deliveries = [create_delivery(item, t) for t in json.loads(item.targets)]
+    enqueue([(d.delivery_id, d.attempts + 1) for d in deliveries if d is not None and d.attempts == 0
+                      and d.status == PENDING])
+    item.update(actions=[WebhookEvent.dispatched_at.set(now_ms()), WebhookEvent.gsi2pk.remove(),
+                         WebhookEvent.gsi2sk.remove()])
+
+
 # --- the sweep ---------------------------------------------------------------------------------------------
 
 def sweep(now: int | None = None, grace_ms: int = SWEEP_GRACE_MS, limit: int = 200) -> dict:
@@ -369,9 +381,9 @@ def sweep(now: int | None = None, grace_ms: int = SWEEP_GRACE_MS, limit: int = 2
     whose message was lost. Duplicates are harmless (attempt claims)."""
     now = now or now_ms()
     out = {"events": 0, "deliveries": 0, "expired": 0}
-    for ev in events.undispatched(now - 60_000, limit):
+    for ev in models.undispatched(now - 60_000, limit):
         try:
-            events.dispatch_event(ev)
+            dispatch_event(ev)
             out["events"] += 1
         except Exception:
             logger.exception("sweep: event dispatch failed", extra={"eventId": ev.event_id})

@@ -116,7 +116,7 @@ def route(bp: Blueprint, path: str, methods=("GET",), *, auth: Callable | None =
                     parse_json_body(raw)  # still reject malformed JSON and oversize bodies
                 if idempotent and req.header("idempotency-key"):
                     from chalicelib.common import idempotency
-                    return idempotency.run(req, lambda: _call(fn, req, params, status))
+                    return idempotency.run(req, body_hash(raw), lambda: _call(fn, req, params, status))
                 return _call(fn, req, params, status)
             except ApiError as e:
                 return error_response(e)

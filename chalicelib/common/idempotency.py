@@ -18,14 +18,14 @@ TTL_S = 24 * 3600
 LEASE_S = 30
 
 
-def run(req, call) -> Response:
+def run(req, body_digest: str, call) -> Response:
+    """`body_digest`: sha256 of the raw request body (common/http.body_hash), so this module needs no HTTP layer."""
     key = req.header("idempotency-key")
     if len(key) > 255:
         raise ApiError(400, "VALIDATION_ERROR", "Idempotency-Key is longer than 255 characters")
     principal = req.principal.user_id if req.principal else "anon"
     scope = f"{req.raw.method} {(req.raw.context or {}).get('resourcePath', '')} {sorted((req.raw.uri_params or {}).items())}"
-    from chalicelib.common.http import body_hash
-    h = f"{body_hash(req.raw)}:{hash_text(scope)}"
+    h = f"{body_digest}:{hash_text(scope)}"
     pk, sk = IdempotencyRecord.key(principal, key)
     now = int(time.time())
     rec = IdempotencyRecord(pk, sk, request_hash=h, state="in_progress", lease_until=now + LEASE_S, ttl=now + TTL_S)

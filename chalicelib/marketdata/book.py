@@ -1,17 +1,22 @@
-"""The order book as the trading capability exposes it (guarded: an empty book until trading lands).
+"""The order book as market data sees it, through a provider that the wiring registers (chalicelib/wiring.py).
 
-trading.store.best_bid_ask(symbol) -> (bid, ask) | {"bid", "ask"}; trading.store.depth(symbol, limit) ->
-{"bids": [[price, qty]], "asks": [...]} | (bids, asks). Missing module or function: no liquidity.
+Market data never imports trading: `register(best_bid_ask, depth)` installs the trading capability's functions,
+best_bid_ask(symbol) -> (bid, ask) | {"bid", "ask"}; depth(symbol, limit) -> {"bids": [[price, qty]], "asks": [...]}
+| (bids, asks). Nothing registered: no liquidity.
 """
 from decimal import Decimal
+from typing import Callable
+
+_provider: dict[str, Callable] = {}
+
+
+def register(best_bid_ask: Callable, depth: Callable) -> None:
+    _provider["best_bid_ask"], _provider["depth"] = best_bid_ask, depth
 
 
 def best_bid_ask(symbol: str) -> tuple[Decimal | None, Decimal | None]:
-    try:
-        from chalicelib.trading.store import best_bid_ask as fn
-    except (ImportError, AttributeError):
-        return None, None
-    out = fn(symbol)
+    fn = _provider.get("best_bid_ask")
+    out = fn(symbol) if fn else None
     if out is None:
         return None, None
     if isinstance(out, dict):
@@ -21,11 +26,8 @@ def best_bid_ask(symbol: str) -> tuple[Decimal | None, Decimal | None]:
 
 
 def depth(symbol: str, limit: int) -> tuple[list, list]:
-    try:
-        from chalicelib.trading.store import depth as fn
-    except (ImportError, AttributeError):
-        return [], []
-    out = fn(symbol, limit)
+    fn = _provider.get("depth")
+    out = fn(symbol, limit) if fn else None
     if out is None:
         return [], []
     if isinstance(out, dict):

@@ -1,5 +1,5 @@
-"""HTTP endpoints of market data (Blueprint registered by app.py); importing this module also registers the
-WebSocket channels ticker, kline, depth and trades.
+"""HTTP endpoints of market data (Blueprint registered by app.py). Its WebSocket channels (ticker, kline, depth,
+trades) are registered by chalicelib/wiring.py.
 
 The price-feed request path is: authenticate (session read), validate, symbol config (code for built-ins, a
 cached read for custom ones), ONE PutItem into the ticks table, answer. Everything else happens behind the
@@ -16,10 +16,9 @@ from chalicelib.common.clock import now_ms
 from chalicelib.common.errors import ApiError, bad_request, conflict
 from chalicelib.common.http import route
 from chalicelib.common.schemas import Body, PositiveDecimal, ShortStr, Str
-from chalicelib.marketdata import book, channels, logic, store
+from chalicelib.marketdata import book, logic, store
 
 bp = Blueprint(__name__)
-channels.register()
 
 
 def _no_bool(v):

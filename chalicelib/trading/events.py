@@ -167,6 +167,8 @@ def publish_fill(item: dict):
     return None
 
 
-register_publisher("ORDER#", publish_order)
-register_publisher("POS#", publish_position)
-register_publisher("FILLS#", publish_fill)
+def register() -> None:
+    """Called by chalicelib/wiring.py: the main-table stream publishers of trading's items."""
+    register_publisher("ORDER#", publish_order)
+    register_publisher("POS#", publish_position)
+    register_publisher("FILLS#", publish_fill)

@@ -1,8 +1,6 @@
 """HTTP endpoints of the trading capability (Blueprint registered by app.py): orders, positions, fills and the
 Market Maker API (liquidity pairs). Thin: validate, call chalicelib.trading.service, shape the answer.
-
-Importing this module also registers the main-table stream publishers (events.py): the private WebSocket
-channels `orders` and `positions`, and the public trades / depth / order.filled side effects.
+The main-table stream publishers (events.py) are registered by chalicelib/wiring.py, not by importing this module.
 """
 import functools
 from typing import Any
@@ -13,7 +11,6 @@ from chalicelib.auth import guards
 from chalicelib.common.errors import ApiError, bad_request
 from chalicelib.common.http import json_response, parse_json_body, route
 from chalicelib.common.schemas import Body, PageQuery, ShortStr, Str
-from chalicelib.trading import events as _publishers  # noqa: F401  (registers the main-table stream publishers)
 from chalicelib.trading import service, store
 from chalicelib.trading.views import fill_view, order_view, pair_view
 
