@@ -9,7 +9,7 @@ import uuid
 import boto3
 from chalice import Chalice, Rate
 
-from chalicelib import config
+from chalicelib import config, wiring
 from chalicelib.accounts.routes import bp as accounts_bp
 from chalicelib.admin.routes import bp as admin_bp
 from chalicelib.auth.routes import bp as auth_bp
@@ -18,13 +18,15 @@ from chalicelib.common.logging import logger
 from chalicelib.marketdata.routes import bp as marketdata_bp
 from chalicelib.realtime import handlers as ws
 from chalicelib.trading.routes import bp as trading_bp
+from chalicelib.withdrawals.routes import bp as withdrawals_bp
 
 app = Chalice(app_name="sim-trading")
 app.experimental_feature_flags.update(["WEBSOCKETS"])
 app.websocket_api.session = boto3.session.Session()
 
-for bp in (auth_bp, accounts_bp, admin_bp, marketdata_bp, trading_bp, broker_bp):
+for bp in (auth_bp, accounts_bp, admin_bp, marketdata_bp, trading_bp, broker_bp, withdrawals_bp):
     app.register_blueprint(bp)
+wiring.wire()  # cross-capability hooks: book provider, stream publishers, WebSocket channels
 
 
 @app.middleware("http")
