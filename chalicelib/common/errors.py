@@ -1,4 +1,8 @@
-"""The contract's error envelope: {"error": <message>, "code": <STABLE_CODE>, ...extra}."""
+"""The contract's error envelope: {"error": <message>, "code": <STABLE_CODE>, ...extra}.
+
+Error constants have one shape, ErrorSpec(status, code, error, message): `spec.exc()` makes the exception.
+"""
+from typing import NamedTuple
 
 
 class ApiError(Exception):
@@ -30,21 +34,35 @@ def conflict(error: str, code: str = "CONFLICT", **kw) -> ApiError:
     return ApiError(409, code, error, **kw)
 
 
+class ErrorSpec(NamedTuple):
+    """One error constant: HTTP status, stable code, the contract's exact error string, optional English message.
+    (A NamedTuple: a small immutable record whose fields can also be read by position.)"""
+    status: int
+    code: str
+    error: str
+    message: str | None = None
+
+    def exc(self, **extra) -> ApiError:
+        return ApiError(self.status, self.code, self.error, self.message, **extra)
+
+
 # Exact strings of the guide (api-contract.md, "Error strings from the guide").
-SESSION_INVALID = ("Session无效或已过期", "SESSION_INVALID", "Session token missing, unknown or revoked")
-INSUFFICIENT_MARGIN = ("可用保证金不足", "INSUFFICIENT_MARGIN", "Not enough available balance for the margin")
+# The foundation issue pins this body exactly (no message): {"error":"Session无效或已过期","code":"SESSION_INVALID"}.
+SESSION_INVALID = ErrorSpec(401, "SESSION_INVALID", "Session无效或已过期")
+INSUFFICIENT_MARGIN = ErrorSpec(400, "INSUFFICIENT_MARGIN", "可用保证金不足", "Not enough available balance for the margin")
+INSUFFICIENT_BALANCE = ErrorSpec(400, "INSUFFICIENT_BALANCE", "Insufficient balance",
+                                 "Not enough balance for this transfer")
+LIQUIDITY_UNAVAILABLE = ErrorSpec(500, "LIQUIDITY_UNAVAILABLE", "LiquidityOrderManager 未初始化",
+                                  "Liquidity subsystem not ready (tables or configuration missing)")
 
 
 def session_invalid() -> ApiError:
-    # The foundation issue pins this body exactly: {"error":"Session无效或已过期","code":"SESSION_INVALID"}.
-    e, c, _ = SESSION_INVALID
-    return ApiError(401, c, e)
+    return SESSION_INVALID.exc()
 
 
 def insufficient_margin() -> ApiError:
-    e, c, m = INSUFFICIENT_MARGIN
-    return ApiError(400, c, e, m)
+    return INSUFFICIENT_MARGIN.exc()
 
 
 def insufficient_balance() -> ApiError:
-    return ApiError(400, "INSUFFICIENT_BALANCE", "Insufficient balance", "Not enough balance for this transfer")
+    return INSUFFICIENT_BALANCE.exc()

@@ -9,30 +9,30 @@ from decimal import Decimal
 from typing import Iterable, Mapping
 
 from chalicelib.common import errors
-from chalicelib.common.errors import ApiError
+from chalicelib.common.errors import ApiError, ErrorSpec
 from chalicelib.trading.margin import AccountDelta, SymbolSpec, order_margin, validate_leverage, validate_price, \
     validate_quantity
 from chalicelib.trading.orders import BUY, LIMIT, LIQUIDITY, SELL, Order, OrderChange, cancel_order
 
-# (status, code, error: the guide's exact string, English message); ApiError(*t) makes the exception.
-MISSING_FIELDS = (400, "MISSING_FIELDS", "pairId, newBidPrice, newAskPrice 必填",
+# ErrorSpec(status, code, error: the guide's exact string, English message); api_error(spec) makes the exception.
+MISSING_FIELDS = ErrorSpec(400, "MISSING_FIELDS", "pairId, newBidPrice, newAskPrice 必填",
                   "pairId, newBidPrice and newAskPrice are required")
-INVERTED_SPREAD = (400, "INVERTED_SPREAD", "newBidPrice 必須小於 newAskPrice",
+INVERTED_SPREAD = ErrorSpec(400, "INVERTED_SPREAD", "newBidPrice 必須小於 newAskPrice",
                    "newBidPrice must be lower than newAskPrice")
-INSUFFICIENT_MARGIN = (400, errors.INSUFFICIENT_MARGIN[1], errors.INSUFFICIENT_MARGIN[0], errors.INSUFFICIENT_MARGIN[2])
+INSUFFICIENT_MARGIN = errors.INSUFFICIENT_MARGIN
 
 
-def pair_not_pending(pair_id: str) -> tuple:
-    return (400, "PAIR_NOT_PENDING", f"找不到 pairId={pair_id} 的 pending 流動性訂單",
+def pair_not_pending(pair_id: str) -> ErrorSpec:
+    return ErrorSpec(400, "PAIR_NOT_PENDING", f"找不到 pairId={pair_id} 的 pending 流動性訂單",
             "No pending liquidity orders for this pairId: filled, cancelled or unknown")
 
 
-def pair_incomplete(pair_id: str) -> tuple:
-    return (400, "PAIR_INCOMPLETE", f"pairId={pair_id} 的訂單不完整", "Only one side of the pair was found")
+def pair_incomplete(pair_id: str) -> ErrorSpec:
+    return ErrorSpec(400, "PAIR_INCOMPLETE", f"pairId={pair_id} 的訂單不完整", "Only one side of the pair was found")
 
 
-def api_error(t: tuple) -> ApiError:
-    return ApiError(*t)
+def api_error(spec: ErrorSpec) -> ApiError:
+    return spec.exc()
 
 
 def _bad(code: str, text: str) -> ApiError:

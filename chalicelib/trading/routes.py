@@ -8,6 +8,7 @@ from typing import Any
 from chalice import Blueprint
 
 from chalicelib.auth import guards
+from chalicelib.common import errors
 from chalicelib.common.errors import ApiError, bad_request
 from chalicelib.common.http import json_response, parse_json_body, route
 from chalicelib.common.schemas import Body, PageQuery, ShortStr, Str
@@ -18,8 +19,6 @@ bp = Blueprint(__name__)
 
 ORDER_STATUSES = ("pending", "filled", "cancelled", "rejected")
 PAIR_STATUSES = ("pending", "filled", "cancelled", "repriced")
-UNAVAILABLE = ("LiquidityOrderManager 未初始化", "LIQUIDITY_UNAVAILABLE",
-               "Liquidity subsystem not ready (tables or configuration missing)")
 
 
 class OrderBody(Body):
@@ -88,7 +87,7 @@ def _unavailable(e: BaseException | None) -> bool:
 
 
 def liquidity_unavailable() -> ApiError:
-    return ApiError(500, UNAVAILABLE[1], UNAVAILABLE[0], UNAVAILABLE[2])
+    return errors.LIQUIDITY_UNAVAILABLE.exc()
 
 
 def _guarded(fn):
