@@ -6,6 +6,15 @@ from Crypto.Hash import keccak  # pycryptodome (already a web3 dependency); web3
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9_.@\-]{3,64}$")
 ADDRESS_RE = re.compile(r"^0x[0-9a-fA-F]{40}$")
+USERNAME_RULE = "username may contain letters, digits and _ . @ - (3 to 64 characters)"
+
+
+def check_username(username: str) -> str:
+    """The one username rule of every endpoint that creates an account (register, admin brokers, sub-brokers)."""
+    if not USERNAME_RE.match(username):
+        from chalicelib.common.errors import bad_request
+        raise bad_request(USERNAME_RULE, "VALIDATION_ERROR")
+    return username
 
 
 def _keccak_hex(data: bytes) -> str:

@@ -3,14 +3,12 @@ from chalice import Blueprint
 from pydantic import Field
 
 from chalicelib.accounts import store as accounts
-from chalicelib.accounts.logic import USERNAME_RE
 from chalicelib.auth import guards
 from chalicelib.auth import store as sessions
-from chalicelib.auth.logic import hash_password
-from chalicelib.common import secretbox
-from chalicelib.common.errors import bad_request, conflict, not_found
+from chalicelib.admin import service
+from chalicelib.common.errors import not_found
 from chalicelib.common.http import route
-from chalicelib.common.schemas import Body, PositiveDecimal, Str
+from chalicelib.common.schemas import Body, PositiveDecimal, Str, Username
 from chalicelib.ledger import logic as ledger
 from chalicelib.ledger.store import Tx
 
@@ -18,7 +16,7 @@ bp = Blueprint(__name__)
 
 
 class BrokerBody(Body):
-    username: Str = Field(min_length=3, max_length=64)
+    username: Username
     password: Str = Field(min_length=8, max_length=128)
     tenantCode: Str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")
     name: Str = Field(min_length=1, max_length=128)
@@ -46,26 +44,7 @@ def broker_view(acct) -> dict:
 
 @route(bp, "/api/admin/brokers", ["POST"], auth=guards.admin_only, body=BrokerBody, idempotent=True, status=201)
 def create_broker(req):
-    b = req.body
-    if not USERNAME_RE.match(b.username):
-        raise bad_request("username may contain letters, digits and _ . @ - (3 to 64 characters)", "VALIDATION_ERROR")
-    algorithm = b.ssoAlgorithm or ("HS256" if b.ssoSecret or not b.ssoPublicKey else "RS256")
-    if algorithm == "HS256" and b.ssoPublicKey and not b.ssoSecret:
-        raise bad_request("ssoAlgorithm HS256 needs ssoSecret", "VALIDATION_ERROR")
-    if algorithm in ("RS256", "ES256") and not b.ssoPublicKey:
-        raise bad_request(f"ssoAlgorithm {algorithm} needs ssoPublicKey", "VALIDATION_ERROR")
-    acct = accounts.new_account(username=b.username, role="broker", password_hash=hash_password(b.password),
-                                tenant_code=b.tenantCode, name=b.name, email=b.email,
-                                sso_public_key=b.ssoPublicKey, sso_algorithm=algorithm)
-    if b.ssoSecret:  # needed in clear to verify HS256 JWTs, so encrypted at rest rather than hashed
-        acct.sso_secret = secretbox.seal(b.ssoSecret, aad=f"sso:{acct.user_id}")
-    acct.brand_root_id = acct.user_id  # a top-level broker is the root of its own brand
-    try:
-        accounts.create(acct, [("tenant", b.tenantCode.lower())])
-    except accounts.AlreadyExists as e:
-        raise conflict(f"{'tenantCode' if e.kind == 'tenant' else 'username'} already taken",
-                       "TENANT_TAKEN" if e.kind == "tenant" else "USERNAME_TAKEN") from None
-    return 201, broker_view(acct)
+    return 201, broker_view(service.create_broker(req.body))
 
 
 @route(bp, "/api/admin/accounts/{user_id}/credit", ["POST"], auth=guards.admin_only, body=CreditBody,

@@ -2,19 +2,20 @@
 from chalice import Blueprint
 
 from chalicelib.accounts import store as accounts
-from chalicelib.accounts.logic import USERNAME_RE, user_view
-from chalicelib.auth import guards, store
-from chalicelib.auth.logic import hash_password, verify_password
-from chalicelib.common.errors import ApiError, bad_request, conflict
-from chalicelib.common.http import route
-from chalicelib.common.schemas import Body, Str
 from pydantic import Field
+
+from chalicelib.accounts.logic import user_view
+from chalicelib.auth import guards, service, store
+from chalicelib.auth.logic import verify_password
+from chalicelib.common.errors import ApiError
+from chalicelib.common.http import route
+from chalicelib.common.schemas import Body, Str, Username
 
 bp = Blueprint(__name__)
 
 
 class RegisterBody(Body):
-    username: Str = Field(min_length=3, max_length=64)
+    username: Username
     password: Str = Field(min_length=8, max_length=128)
     brokerUid: Str | None = Field(default=None, max_length=64)
     email: Str | None = Field(default=None, max_length=254)
@@ -27,28 +28,7 @@ class LoginBody(Body):
 
 @route(bp, "/api/auth/register", ["POST"], body=RegisterBody, status=201)
 def register(req):
-    b = req.body
-    if not USERNAME_RE.match(b.username):
-        raise bad_request("username may contain letters, digits and _ . @ - (3 to 64 characters)", "VALIDATION_ERROR")
-    parent = None
-    if b.brokerUid:
-        parent = accounts.get(b.brokerUid)
-        if parent is None or parent.role not in ("broker", "admin"):
-            raise bad_request("unknown brokerUid", "UNKNOWN_BROKER")
-        if parent.role == "admin":
-            parent = None
-    acct = accounts.new_account(username=b.username, role="trader", password_hash=hash_password(b.password),
-                                parent=parent, email=b.email)
-    claims = []
-    if parent is not None:  # a self-registered client's broker-side user_id is its platform userId
-        acct.external_id = acct.user_id
-        claims.append(("client", f"{parent.user_id}#{acct.user_id}"))
-    try:
-        accounts.create(acct, claims)
-    except accounts.AlreadyExists:
-        raise conflict("username already taken", "USERNAME_TAKEN") from None
-    token = store.create_session(acct.user_id, acct.role)
-    return 201, {"token": token, "user": user_view(acct)}
+    return 201, service.register(req.body)
 
 
 @route(bp, "/api/auth/login", ["POST"], body=LoginBody)

@@ -6,7 +6,7 @@ from pydantic import Field, field_validator
 
 from chalicelib.broker import scopes as S
 from chalicelib.broker import store
-from chalicelib.common.schemas import Body, PageQuery, PositiveDecimal, Str
+from chalicelib.common.schemas import Body, PageQuery, PositiveDecimal, Str, Username
 
 
 class Page(PageQuery):
@@ -41,7 +41,7 @@ class ApiKeyBody(Body):
 
 
 class SubBrokerBody(Body):
-    username: Str = Field(min_length=3, max_length=64)
+    username: Username
     password: Str = Field(min_length=8, max_length=128)
     email: Str | None = Field(default=None, max_length=254)
     name: Str | None = Field(default=None, max_length=128)

@@ -4,7 +4,7 @@ clients, deposits, API keys) and the contract's views. Routes validate and call 
 from decimal import Decimal
 
 from chalicelib.accounts import store as accounts
-from chalicelib.accounts.logic import USERNAME_RE, validate_wallet
+from chalicelib.accounts.logic import check_username, validate_wallet
 from chalicelib.auth import store as sessions
 from chalicelib.auth.logic import hash_password
 from chalicelib.broker import events, keys, logic
@@ -127,8 +127,7 @@ def _granted(principal) -> tuple:
 
 
 def create_sub_broker(principal, b) -> dict:
-    if not USERNAME_RE.match(b.username):
-        raise bad_request("username may contain letters, digits and _ . @ - (3 to 64 characters)", "VALIDATION_ERROR")
+    check_username(b.username)
     acting = caller(principal)  # even for an admin key: a key whose owner is gone is worthless
     parent = None if principal.is_admin else acting
     acct = accounts.new_account(username=b.username, role="broker", password_hash=hash_password(b.password),

@@ -21,6 +21,8 @@ PositiveDecimal = Annotated[Decimal, BeforeValidator(_no_bool), Field(gt=0, allo
 NonNegativeDecimal = Annotated[Decimal, BeforeValidator(_no_bool), Field(ge=0, allow_inf_nan=False, max_digits=38)]
 Str = Annotated[str, BeforeValidator(_no_number)]
 ShortStr = Annotated[str, BeforeValidator(_no_number), Field(min_length=1, max_length=128)]
+# A new account's username (its characters: accounts.logic.check_username, one rule for every endpoint).
+Username = Annotated[str, BeforeValidator(_no_number), Field(min_length=3, max_length=64)]
 
 
 class Body(BaseModel):

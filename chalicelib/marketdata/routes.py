@@ -5,7 +5,6 @@ The price-feed request path is: authenticate (session read), validate, symbol co
 cached read for custom ones), ONE PutItem into the ticks table, answer. Everything else happens behind the
 ticks table's stream (events.py).
 """
-from decimal import Decimal
 from typing import Annotated
 
 from chalice import Blueprint
@@ -13,10 +12,10 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from chalicelib.auth import guards
 from chalicelib.common.clock import now_ms
-from chalicelib.common.errors import ApiError, bad_request, conflict
+from chalicelib.common.errors import ApiError, bad_request
 from chalicelib.common.http import route
 from chalicelib.common.schemas import Body, PositiveDecimal, ShortStr, Str
-from chalicelib.marketdata import book, logic, store
+from chalicelib.marketdata import book, logic, service, store
 
 bp = Blueprint(__name__)
 
@@ -98,21 +97,7 @@ def list_symbols(req):
 @route(bp, "/api/broker/symbols", ["POST"], auth=guards.broker_or_admin, body=SymbolBody, idempotent=True,
        status=201)
 def create_symbol(req):
-    b: SymbolBody = req.body
-    if not logic.valid_symbol(b.symbol):
-        raise bad_request("symbol must match ^[A-Z0-9]{3,20}$", "INVALID_SYMBOL")
-    min_qty = b.minQuantity if b.minQuantity is not None else Decimal(1).scaleb(-b.quantityPrecision)
-    if logic.decimals_of(min_qty) > b.quantityPrecision:
-        raise bad_request("minQuantity has more decimals than quantityPrecision", "INVALID_MIN_QUANTITY")
-    cfg = store.SymbolConfig(symbol=b.symbol, name=b.name or b.symbol, custom=True,
-                             price_precision=b.pricePrecision, quantity_precision=b.quantityPrecision,
-                             min_quantity=min_qty, max_leverage=b.maxLeverage, owner_id=req.principal.user_id,
-                             created_at=now_ms())
-    try:
-        store.create_symbol(cfg)
-    except store.SymbolExists:
-        raise conflict(f"symbol {b.symbol} already exists", "SYMBOL_EXISTS") from None
-    return symbol_view(cfg)
+    return symbol_view(service.create_symbol(req.principal, req.body))
 
 
 # --- the price feed ----------------------------------------------------------------------------------------
