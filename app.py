@@ -9,7 +9,7 @@ import uuid
 import boto3
 from chalice import Chalice, Rate
 
-from chalicelib import config, wiring
+from chalicelib import config, settings, wiring
 from chalicelib.accounts.routes import bp as accounts_bp
 from chalicelib.admin.routes import bp as admin_bp
 from chalicelib.auth.routes import bp as auth_bp
@@ -20,6 +20,7 @@ from chalicelib.realtime import handlers as ws
 from chalicelib.trading.routes import bp as trading_bp
 from chalicelib.withdrawals.routes import bp as withdrawals_bp
 
+settings.check_required(logger.error)  # a setting required in AWS and missing: fail the cold start, one clear log line
 app = Chalice(app_name="sim-trading")
 app.experimental_feature_flags.update(["WEBSOCKETS"])
 app.websocket_api.session = boto3.session.Session()
@@ -108,7 +109,7 @@ def webhook_sweep(event):
 
 
 def _bootstrap():
-    if config.env("ADMIN_PASSWORD") or config.env("ADMIN_PASSWORD_HASH"):
+    if settings.get().admin_password or settings.get().admin_password_hash:
         from chalicelib.admin.bootstrap import ensure_first_admin
         from chalicelib.marketdata.store import ensure_builtin_symbols
         try:

@@ -1,14 +1,14 @@
 """The first admin comes from configuration (ADMIN_USERNAME + ADMIN_PASSWORD or ADMIN_PASSWORD_HASH)."""
-from chalicelib import config
+from chalicelib import settings
 from chalicelib.accounts import store as accounts
 from chalicelib.auth.logic import hash_password
 from chalicelib.common.logging import logger
 
 
 def ensure_first_admin() -> str | None:
-    username = config.env("ADMIN_USERNAME", "admin")
-    pw_hash = config.env("ADMIN_PASSWORD_HASH") or (
-        hash_password(config.env("ADMIN_PASSWORD")) if config.env("ADMIN_PASSWORD") else "")
+    s = settings.get()
+    username = s.admin_username
+    pw_hash = s.admin_password_hash or (hash_password(s.admin_password) if s.admin_password else "")
     if not pw_hash:
         return None
     existing = accounts.by_username(username)

@@ -5,18 +5,23 @@ import hmac
 import os
 import secrets
 
-_N = int(os.environ.get("PASSWORD_SCRYPT_N", str(2 ** 14)))  # tests may lower it; production keeps 2**14
+from chalicelib import settings
+
+
+def _n() -> int:
+    return settings.get().password_scrypt_n  # tests may lower it; production keeps 2**14
 
 
 def hash_password(password: str) -> str:
     salt = os.urandom(16)
-    dk = hashlib.scrypt(password.encode(), salt=salt, n=_N, r=8, p=1, dklen=32)
-    return f"scrypt${_N}${base64.b64encode(salt).decode()}${base64.b64encode(dk).decode()}"
+    n = _n()
+    dk = hashlib.scrypt(password.encode(), salt=salt, n=n, r=8, p=1, dklen=32)
+    return f"scrypt${n}${base64.b64encode(salt).decode()}${base64.b64encode(dk).decode()}"
 
 
 def verify_password(password: str, stored: str | None) -> bool:
     if not stored:
-        hashlib.scrypt(password.encode(), salt=b"0" * 16, n=_N, r=8, p=1, dklen=32)  # same cost: no user oracle
+        hashlib.scrypt(password.encode(), salt=b"0" * 16, n=_n(), r=8, p=1, dklen=32)  # same cost: no user oracle
         return False
     try:
         _, n, salt, dk = stored.split("$")

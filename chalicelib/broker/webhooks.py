@@ -26,7 +26,7 @@ import urllib3
 from pynamodb.attributes import UnicodeAttribute
 from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 
-from chalicelib import config
+from chalicelib import config, settings
 from chalicelib.broker import keys, logic
 from chalicelib.broker import models
 from chalicelib.broker.models import WebhookEvent
@@ -46,17 +46,17 @@ USER_AGENT = "sim-trading-webhooks/1.0"
 
 
 def retry_delays() -> tuple[int, ...]:
-    raw = config.env("WEBHOOK_RETRY_DELAYS")  # tests: e.g. "1,1,2"
+    raw = settings.get().webhook_retry_delays  # tests: e.g. "1,1,2"
     return tuple(int(x) for x in raw.split(",")) if raw else DEFAULT_DELAYS_S
 
 
 def retry_window_ms() -> int:
-    return int(config.env("WEBHOOK_RETRY_WINDOW_S", "86400")) * 1000
+    return settings.get().webhook_retry_window_s * 1000
 
 
 def timeout_s() -> float:
     """Seconds a receiver gets to answer (a timeout, not money: float is right here)."""
-    return float(config.env("WEBHOOK_TIMEOUT_S", "10"))
+    return settings.get().webhook_timeout_s
 
 
 @register
@@ -181,7 +181,7 @@ _clients_lock = threading.Lock()
 
 
 def _sqs():
-    endpoint = config.env("SQS_ENDPOINT") or None
+    endpoint = config.sqs_endpoint()
     k = (endpoint, config.region(), config.queue_url("webhooks"))
     with _clients_lock:  # boto3 client creation is not thread-safe
         c = _clients.get(k)
@@ -215,7 +215,8 @@ _http = urllib3.PoolManager(num_pools=50, maxsize=10, retries=False)
 
 def _blocked_address(host: str) -> str | None:
     """In AWS, refuse targets inside the platform's networks (SSRF); locally every address is allowed."""
-    if config.env("WEBHOOK_ALLOW_PRIVATE_TARGETS", "1" if not config.env("AWS_LAMBDA_FUNCTION_NAME") else "0") == "1":
+    s = settings.get()
+    if (s.webhook_allow_private_targets or ("0" if s.in_aws else "1")) == "1":
         return None
     try:
         infos = socket.getaddrinfo(host, None)

@@ -4,8 +4,10 @@ Never pass a password, token, API key or request body to a log call: log ids and
 """
 import os
 
-os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "sim-trading")
+from chalicelib import settings
+
+_s = settings.get()
+os.environ.setdefault("POWERTOOLS_SERVICE_NAME", _s.powertools_service_name)  # powertools reads it at import
 from aws_lambda_powertools import Logger  # noqa: E402
 
-logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "sim-trading"),
-                level=os.environ.get("LOG_LEVEL", "INFO"))
+logger = Logger(service=_s.powertools_service_name, level=_s.log_level)  # made once per Lambda instance

@@ -14,7 +14,7 @@ import os
 
 from Crypto.Cipher import AES
 
-from chalicelib import config
+from chalicelib import settings
 from chalicelib.common.logging import logger
 
 _DEV_KEY = "sim-trading-local-development-secrets-key (never used in AWS)"
@@ -27,9 +27,10 @@ class SecretsKeyMissing(RuntimeError):
 
 def _key() -> bytes:
     global _warned
-    raw = config.env("SECRETS_KEY")
+    s = settings.get()
+    raw = s.secrets_key
     if not raw:
-        if os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
+        if s.in_aws:
             raise SecretsKeyMissing("SECRETS_KEY is not configured")
         if not _warned:
             logger.warning("SECRETS_KEY not set: using the local development key")

@@ -13,7 +13,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from chalicelib import config
+from chalicelib import settings
 from chalicelib.common import jsonutil
 from chalicelib.common.clock import now_ms
 from chalicelib.common.logging import logger
@@ -22,7 +22,7 @@ from chalicelib.marketdata.logic import BROADCAST_WINDOW_MS, INTERVALS
 from chalicelib.realtime import broadcaster
 from chalicelib.realtime import store as rt
 
-CHUNK_SIZE = int(config.env("WS_FANOUT_CHUNK", "500"))
+CHUNK_SIZE = settings.get().ws_fanout_chunk  # per Lambda instance (tests monkeypatch it)
 DEPTH_LEVELS = 20
 MAX_WAIT_MS = 2000
 

@@ -19,7 +19,7 @@ MAX_DELAY_S = 900
 
 
 def sqs():
-    endpoint = config.env("SQS_ENDPOINT") or None
+    endpoint = config.sqs_endpoint()
     key = f"{endpoint}|{config.region()}"
     with _lock:
         c = _clients.get(key)

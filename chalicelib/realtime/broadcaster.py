@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import boto3
 from botocore.config import Config
 
-from chalicelib import config
+from chalicelib import config, settings
 from chalicelib.common import jsonutil
 from chalicelib.common.logging import logger
 from chalicelib.realtime import store
@@ -19,13 +19,13 @@ _client_lock = threading.Lock()
 _shared_client = None
 _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
-FANOUT_THREADS = int(config.env("WS_FANOUT_THREADS", "32"))
+FANOUT_THREADS = settings.get().ws_fanout_threads  # sizes the pools made once per Lambda instance
 
 
 def _client():
     """One boto3 client shared by every fan-out thread (clients are thread-safe; creating 32 costs seconds)."""
     global _shared_client
-    endpoint = config.env("WS_MANAGEMENT_ENDPOINT")
+    endpoint = settings.get().ws_management_endpoint
     with _client_lock:
         if _shared_client is None or _shared_client[0] != endpoint:
             _shared_client = endpoint, boto3.session.Session().client(

@@ -61,7 +61,7 @@ def create_queues(sqs_client) -> dict[str, str]:
     urls = {}
     for res_name, logical in QUEUES.items():
         props = template["Resources"][res_name]["Properties"]
-        name = config.env("TABLE_PREFIX", "sim-") + logical
+        name = config.queue_name(logical)
         attrs = {"VisibilityTimeout": str(props.get("VisibilityTimeout", 30))}
         urls[logical] = sqs_client.create_queue(QueueName=name, Attributes=attrs)["QueueUrl"]
     return urls

@@ -19,10 +19,7 @@ def fee_rate() -> Decimal:
 
 
 def cooling_ms() -> int:
-    fn = getattr(config, "withdrawal_cooling_ms", None)
-    if fn is not None:
-        return int(fn())
-    return int(Decimal(config.env("WITHDRAWAL_COOLING_SECONDS", "300")) * 1000)
+    return config.withdrawal_cooling_ms()
 
 
 def fee_for(amount: Decimal, rate: Decimal) -> Decimal:

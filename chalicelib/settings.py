@@ -1,0 +1,121 @@
+"""Every environment variable of the app, typed, with its default and meaning (one place; nothing else reads
+os.environ). Set by .chalice/config.json and infra/ in AWS, by the local stack and the test fixtures elsewhere.
+
+    from chalicelib import settings
+    settings.get().max_body_bytes
+
+Read lazily: `get()` builds the object on first use and again whenever one of the variables changed (tests set
+them with monkeypatch), so it is never stale; `reload()` forces a rebuild. `check_required()` runs at cold start
+(app.py): a setting required in AWS (AWS_LAMBDA_FUNCTION_NAME set) that is missing fails the import with one clear
+log line instead of a late 5xx.
+"""
+import os
+from decimal import Decimal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+TABLES = ("main", "ticks", "connections", "market")
+QUEUES = ("broadcast", "matching", "webhooks")
+STREAMS = ("main", "ticks")
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True, populate_by_name=True)
+
+    # --- AWS and emulators ---
+    aws_lambda_function_name: str | None = Field(None, alias="AWS_LAMBDA_FUNCTION_NAME",
+                                                 description="set by Lambda: we run in AWS (stricter defaults)")
+    aws_default_region: str = Field("us-east-1", alias="AWS_DEFAULT_REGION", description="region of every client")
+    dynamodb_endpoint: str | None = Field(None, alias="DYNAMODB_ENDPOINT",
+                                          description="DynamoDB Local / moto server URL; unset in AWS")
+    sqs_endpoint: str | None = Field(None, alias="SQS_ENDPOINT", description="SQS emulator URL; unset in AWS")
+    # --- tables, queues, streams (per logical name: see table_name / queue_url / stream_arn) ---
+    table_prefix: str = Field("sim-", alias="TABLE_PREFIX", description="prefix of every table and queue name")
+    main_table: str | None = Field(None, alias="MAIN_TABLE", description="main table name (default prefix+main)")
+    ticks_table: str | None = Field(None, alias="TICKS_TABLE", description="ticks table (default prefix+ticks)")
+    connections_table: str | None = Field(None, alias="CONNECTIONS_TABLE",
+                                          description="WebSocket connections table (default prefix+connections)")
+    market_table: str | None = Field(None, alias="MARKET_TABLE", description="market table (default prefix+market)")
+    broadcast_queue_url: str = Field("", alias="BROADCAST_QUEUE_URL", description="market-data broadcast chunks")
+    matching_queue_url: str = Field("", alias="MATCHING_QUEUE_URL", description="delayed matching checks")
+    webhooks_queue_url: str = Field("", alias="WEBHOOKS_QUEUE_URL", description="webhook delivery attempts")
+    main_stream_arn: str | None = Field(None, alias="MAIN_STREAM_ARN",
+                                        description="main table stream (AWS: filled in by the template)")
+    ticks_stream_arn: str | None = Field(None, alias="TICKS_STREAM_ARN", description="ticks table stream")
+    # --- HTTP ---
+    max_body_bytes: int = Field(65536, alias="MAX_BODY_BYTES", description="larger request bodies get 413")
+    # --- auth and secrets ---
+    secrets_key: str | None = Field(None, alias="SECRETS_KEY",
+                                    description="REQUIRED in AWS: key of secrets at rest (webhook, SSO secrets)")
+    password_scrypt_n: int = Field(2 ** 14, alias="PASSWORD_SCRYPT_N",
+                                   description="scrypt work factor of new password hashes (tests lower it)")
+    admin_username: str = Field("admin", alias="ADMIN_USERNAME", description="bootstrap admin's username")
+    admin_password: str | None = Field(None, alias="ADMIN_PASSWORD", description="bootstrap admin's password")
+    admin_password_hash: str | None = Field(None, alias="ADMIN_PASSWORD_HASH",
+                                            description="bootstrap admin's scrypt hash (preferred to the password)")
+    # --- withdrawals ---
+    withdrawal_fee_rate: Decimal = Field(Decimal("0.01"), alias="WITHDRAWAL_FEE_RATE",
+                                         description="fee as a fraction of the amount")
+    withdrawal_cooling_seconds: Decimal = Field(Decimal(300), alias="WITHDRAWAL_COOLING_SECONDS",
+                                                description="time a request stays in the OTC pool")
+    # --- webhooks ---
+    webhook_retry_delays: str = Field("", alias="WEBHOOK_RETRY_DELAYS",
+                                      description="comma-separated retry delays in seconds (empty: the built-in)")
+    webhook_retry_window_s: int = Field(86400, alias="WEBHOOK_RETRY_WINDOW_S",
+                                        description="a delivery is failed after this long")
+    webhook_timeout_s: float = Field(10.0, alias="WEBHOOK_TIMEOUT_S", description="per-attempt HTTP timeout")
+    webhook_allow_private_targets: str | None = Field(
+        None, alias="WEBHOOK_ALLOW_PRIVATE_TARGETS",
+        description='"1": allow private/loopback webhook URLs (default "1" locally, "0" in AWS)')
+    # --- WebSocket fan-out ---
+    ws_management_endpoint: str | None = Field(None, alias="WS_MANAGEMENT_ENDPOINT",
+                                               description="API Gateway management endpoint of the WebSocket API")
+    ws_fanout_threads: int = Field(32, alias="WS_FANOUT_THREADS", description="parallel post_to_connection calls")
+    ws_fanout_chunk: int = Field(500, alias="WS_FANOUT_CHUNK", description="connections per broadcast chunk")
+    # --- logging ---
+    powertools_service_name: str = Field("sim-trading", alias="POWERTOOLS_SERVICE_NAME",
+                                         description="service name of every log line")
+    log_level: str = Field("INFO", alias="LOG_LEVEL", description="log level")
+
+    @property
+    def in_aws(self) -> bool:
+        return bool(self.aws_lambda_function_name)
+
+
+REQUIRED_IN_AWS = ("SECRETS_KEY",)
+NAMES = tuple(f.alias for f in Settings.model_fields.values())
+_cache: tuple[tuple, Settings] | None = None
+
+
+def _snapshot() -> tuple:
+    return tuple(os.environ.get(n) for n in NAMES)
+
+
+def get() -> Settings:
+    global _cache
+    snap = _snapshot()
+    if _cache is None or _cache[0] != snap:
+        _cache = (snap, Settings.model_validate({n: v for n, v in zip(NAMES, snap) if v not in (None, "")}))
+    return _cache[1]
+
+
+def reload() -> Settings:
+    global _cache
+    _cache = None
+    return get()
+
+
+def missing_required() -> list[str]:
+    s = get()
+    if not s.in_aws:
+        return []
+    return [n for n in REQUIRED_IN_AWS if not os.environ.get(n)]
+
+
+def check_required(log_error) -> None:
+    """`log_error`: the app's logger.error (passed in: the logger itself reads these settings)."""
+    missing = missing_required()
+    if missing:
+        text = f"required settings missing in AWS: {', '.join(missing)}"
+        log_error(text, extra={"missing": missing})
+        raise RuntimeError(text)
