@@ -1,6 +1,6 @@
 """Accounts: creation claims the username (and any other unique key) in the same transaction as the account."""
-from pynamodb.exceptions import DoesNotExist
 
+from chalicelib.storage.db import get_or_none
 from chalicelib.common.clock import new_id, now_ms
 from chalicelib.ledger.store import ConditionFailed, Tx
 from chalicelib.storage.models import Account, Unique
@@ -13,17 +13,12 @@ class AlreadyExists(Exception):
 
 
 def get(user_id: str, consistent: bool = False) -> Account | None:
-    try:
-        return Account.get(*Account.key(user_id), consistent_read=consistent)
-    except DoesNotExist:
-        return None
+    return get_or_none(Account, *Account.key(user_id), consistent_read=consistent)
 
 
 def get_unique(kind: str, value: str) -> str | None:
-    try:
-        return Unique.get(*Unique.key(kind, value)).owner_id
-    except DoesNotExist:
-        return None
+    claim = get_or_none(Unique, *Unique.key(kind, value))
+    return claim.owner_id if claim is not None else None
 
 
 def by_username(username: str) -> Account | None:

@@ -1,6 +1,6 @@
 """Sessions: one item per token, keyed by the token's hash; revocation deletes it (effective at once)."""
-from pynamodb.exceptions import DoesNotExist
 
+from chalicelib.storage.db import get_or_none
 from chalicelib.auth.logic import new_token, token_hash
 from chalicelib.common.clock import now_ms
 from chalicelib.storage.models import Session
@@ -16,10 +16,7 @@ def create_session(user_id: str, role: str) -> str:
 
 
 def lookup(token: str) -> Session | None:
-    try:
-        return Session.get(*Session.key(token_hash(token)))
-    except DoesNotExist:
-        return None
+    return get_or_none(Session, *Session.key(token_hash(token)))
 
 
 def revoke(token: str) -> None:

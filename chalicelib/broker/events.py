@@ -19,8 +19,8 @@ byte the same for every target: {"id":"evt_...","event":"<name>","created_at":"<
 """
 import json
 
-from pynamodb.exceptions import DoesNotExist
 
+from chalicelib.storage.db import get_or_none
 from chalicelib.accounts import store as accounts
 from chalicelib.broker import keys, logic
 from chalicelib.common import jsonutil
@@ -110,7 +110,4 @@ def emit(event: str, account, data: dict, extra_brokers=()) -> str | None:
 
 
 def get(event_id: str) -> WebhookEvent | None:
-    try:
-        return WebhookEvent.get(*WebhookEvent.key(event_id))
-    except DoesNotExist:
-        return None
+    return get_or_none(WebhookEvent, *WebhookEvent.key(event_id))

@@ -11,14 +11,14 @@ import hashlib
 import secrets
 
 from pynamodb.attributes import ListAttribute, UnicodeAttribute
-from pynamodb.exceptions import DoesNotExist, UpdateError
+from pynamodb.exceptions import UpdateError
 
 from chalicelib.broker import scopes as scope_rules
 from chalicelib.common import secretbox
 from chalicelib.common.clock import new_id, now_ms
 from chalicelib.common.errors import ApiError
 from chalicelib.common.http import Principal
-from chalicelib.storage.db import Gsi1, Gsi2, IntAttribute, MainModel, register
+from chalicelib.storage.db import Gsi1, Gsi2, IntAttribute, MainModel, get_or_none, register
 
 KEY_PREFIX = "bk_"
 SECRET_PREFIX = "whsec_"
@@ -111,17 +111,11 @@ def revoke(k: ApiKey) -> ApiKey:
 def lookup(key: str) -> ApiKey | None:
     if not key or not key.startswith(KEY_PREFIX) or len(key) > 128:
         return None
-    try:
-        return ApiKey.get(*ApiKey.key(key_hash(key)), consistent_read=True)
-    except DoesNotExist:
-        return None
+    return get_or_none(ApiKey, *ApiKey.key(key_hash(key)), consistent_read=True)
 
 
 def by_pk(pk: str, sk: str = "K") -> ApiKey | None:
-    try:
-        return ApiKey.get(pk, sk, consistent_read=True)
-    except DoesNotExist:
-        return None
+    return get_or_none(ApiKey, pk, sk, consistent_read=True)
 
 
 def webhook_secret(k: ApiKey) -> str | None:

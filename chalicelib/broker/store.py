@@ -13,7 +13,6 @@ import re
 import time
 
 from pynamodb.attributes import ListAttribute, UnicodeAttribute
-from pynamodb.exceptions import DoesNotExist
 
 from chalicelib.accounts import store as accounts
 from chalicelib.broker import logic
@@ -22,7 +21,7 @@ from chalicelib.broker import scopes as scope_rules
 from chalicelib.common.clock import new_id, now_ms
 from chalicelib.common.errors import ApiError, conflict, not_found
 from chalicelib.ledger.store import ConditionFailed, Tx, TxConflict
-from chalicelib.storage.db import DecimalAttribute, Gsi1, Gsi2, IntAttribute, MainModel, register
+from chalicelib.storage.db import DecimalAttribute, Gsi1, Gsi2, IntAttribute, MainModel, get_or_none, register
 from chalicelib.storage.models import Account, Unique
 
 USER_ID_RE = re.compile(r"^[A-Za-z0-9_.@\-]{1,128}$")
@@ -105,11 +104,9 @@ def resolve_account(principal, client_id: str) -> Account:
         raise not_found("client")
     acct = None
     if not principal.is_admin:  # strongly consistent: a client made a moment ago is found
-        try:
-            owner = Unique.get(*Unique.key(*logic.client_claim(principal.user_id, client_id)),
-                               consistent_read=True).owner_id
-        except DoesNotExist:
-            owner = None
+        claim = get_or_none(Unique, *Unique.key(*logic.client_claim(principal.user_id, client_id)),
+                            consistent_read=True)
+        owner = claim.owner_id if claim is not None else None
         if owner:
             acct = accounts.get(owner, consistent=True)
     if acct is None:
@@ -219,7 +216,4 @@ def transfer_history(principal, client: Account | None, kind: str | None, limit:
 
 
 def get_transfer(transfer_id: str) -> Transfer | None:
-    try:
-        return Transfer.get(*Transfer.key(transfer_id))
-    except DoesNotExist:
-        return None
+    return get_or_none(Transfer, *Transfer.key(transfer_id))

@@ -16,24 +16,23 @@ The signature is `sha256=<hex HMAC-SHA256(raw body, webhook secret)>`; the body 
 import ipaddress
 import json
 import socket
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit
 
-import boto3
 import urllib3
 from pynamodb.attributes import UnicodeAttribute
-from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
+from pynamodb.exceptions import PutError, UpdateError
 
 from chalicelib import config, settings
 from chalicelib.broker import keys, logic
 from chalicelib.broker import models
 from chalicelib.broker.models import WebhookEvent
-from chalicelib.common import paging
+from chalicelib.common import paging, sqs
 from chalicelib.common.clock import new_id, now_ms
 from chalicelib.common.logging import logger
-from chalicelib.storage.db import Gsi1, Gsi2, IntAttribute, MainModel, register
+from chalicelib.common.sqs import message_body
+from chalicelib.storage.db import Gsi1, Gsi2, IntAttribute, MainModel, get_or_none, is_condition_failure, register
 
 PENDING, RETRYING, SUCCEEDED, FAILED = "pending", "retrying", "succeeded", "failed"
 FINAL = (SUCCEEDED, FAILED)
@@ -92,10 +91,6 @@ class WebhookDelivery(MainModel):
         return f"WHD#{delivery_id}", "D"
 
 
-def _condition_failed(e) -> bool:
-    return "ConditionalCheckFailed" in f"{getattr(e, 'cause_response_code', '')} {e}"
-
-
 def _due_keys(delivery_id: str, at: int) -> tuple[str, str]:
     return f"WHDUE#{models.shard_of(delivery_id)}", f"{at:013d}#{delivery_id}"
 
@@ -120,7 +115,7 @@ def create_delivery(event_item, target: dict) -> WebhookDelivery:
         d.save(condition=WebhookDelivery.pk.does_not_exist())
         return d
     except PutError as e:
-        if not _condition_failed(e):
+        if not is_condition_failure(e):
             raise  # not "exists already": the event stays undispatched and the sweep tries again
         return get(delivery_id, consistent=True)
 
@@ -128,10 +123,7 @@ def create_delivery(event_item, target: dict) -> WebhookDelivery:
 def get(delivery_id: str, consistent: bool = False) -> WebhookDelivery | None:
     if not delivery_id or len(delivery_id) > 64:
         return None
-    try:
-        return WebhookDelivery.get(*WebhookDelivery.key(delivery_id), consistent_read=consistent)
-    except DoesNotExist:
-        return None
+    return get_or_none(WebhookDelivery, *WebhookDelivery.key(delivery_id), consistent_read=consistent)
 
 
 def list_for(broker_id: str, limit: int, cursor: str | None, status: str | None = None, event: str | None = None):
@@ -176,19 +168,6 @@ def redeliver(d: WebhookDelivery) -> WebhookDelivery:
 
 # --- the queue ---------------------------------------------------------------------------------------------
 
-_clients: dict = {}
-_clients_lock = threading.Lock()
-
-
-def _sqs():
-    endpoint = config.sqs_endpoint()
-    k = (endpoint, config.region(), config.queue_url("webhooks"))
-    with _clients_lock:  # boto3 client creation is not thread-safe
-        c = _clients.get(k)
-        if c is None:
-            c = _clients[k] = boto3.session.Session().client("sqs", endpoint_url=endpoint,
-                                                               region_name=config.region())
-        return c
 
 
 def enqueue(items: list[tuple[str, int]], delay_s: int = 0) -> None:
@@ -201,7 +180,7 @@ def enqueue(items: list[tuple[str, int]], delay_s: int = 0) -> None:
     delay_s = max(0, min(SQS_MAX_DELAY_S, int(delay_s)))
     for i in range(0, len(items), 10):
         chunk = items[i:i + 10]
-        resp = _sqs().send_message_batch(QueueUrl=url, Entries=[
+        resp = sqs.client().send_message_batch(QueueUrl=url, Entries=[
             {"Id": str(n), "MessageBody": json.dumps({"delivery_id": d, "attempt": a}), "DelaySeconds": delay_s}
             for n, (d, a) in enumerate(chunk)])
         if resp.get("Failed"):
@@ -298,7 +277,7 @@ def process(delivery_id: str, attempt: int) -> str:
         d.update(actions=[WebhookDelivery.attempts.set(attempt), WebhookDelivery.last_attempt_at.set(now)],
                  condition=(WebhookDelivery.attempts == attempt - 1) & WebhookDelivery.status.is_in(PENDING, RETRYING))
     except UpdateError as e:
-        if not _condition_failed(e):
+        if not is_condition_failure(e):
             raise  # throttling or an outage: the batch comes back after the visibility timeout
         return "stale"  # another worker claimed this attempt
     k = keys.by_pk(d.key_pk)
@@ -329,11 +308,8 @@ def process(delivery_id: str, attempt: int) -> str:
 
 
 def _message(m) -> tuple[str, int] | None:
-    raw = getattr(m, "body", None)
-    if raw is None and isinstance(m, dict):
-        raw = m.get("body")
+    data = message_body(m) or {}
     try:
-        data = json.loads(raw)
         return str(data["delivery_id"]), int(data["attempt"])
     except (TypeError, ValueError, KeyError):
         logger.warning("malformed webhook queue message dropped")

@@ -12,6 +12,7 @@ from pynamodb.exceptions import PutError
 
 from chalicelib.common import jsonutil
 from chalicelib.common.errors import ApiError
+from chalicelib.storage.db import is_condition_failure
 from chalicelib.storage.models import IdempotencyRecord
 
 TTL_S = 24 * 3600
@@ -34,7 +35,7 @@ def run(req, body_digest: str, call) -> Response:
                  | ((IdempotencyRecord.state == "in_progress") & (IdempotencyRecord.lease_until < now))
                  | (IdempotencyRecord.ttl < now))
     except PutError as e:
-        if not _is_condition_failure(e):
+        if not is_condition_failure(e):
             raise
         existing = IdempotencyRecord.get(pk, sk, consistent_read=True)
         if existing.request_hash != h:
@@ -61,8 +62,3 @@ def run(req, body_digest: str, call) -> Response:
 def hash_text(s: str) -> str:
     import hashlib
     return hashlib.sha256(s.encode()).hexdigest()[:16]
-
-
-def _is_condition_failure(e) -> bool:
-    cause = getattr(e, "cause_response_code", None) or ""
-    return "ConditionalCheckFailed" in str(cause) or "ConditionalCheckFailed" in str(e)

@@ -8,12 +8,12 @@ Tick stream batch, per symbol:
   4. after the commit: one flush message on the broadcast queue and one matching message, when claimed
 A redelivered batch finds its ticks at or below the watermark and only re-drives sends not yet done.
 """
-import json
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
 from chalicelib.common.clock import now_ms
 from chalicelib.common.logging import logger
+from chalicelib.common.sqs import message_body
 from chalicelib.marketdata import fanout, logic, queues, store
 from chalicelib.marketdata.logic import BROADCAST_WINDOW_MS, MATCH_WINDOW_MS, SlotPlan, Tick
 
@@ -108,13 +108,7 @@ def redrive(symbol: str, state) -> None:
 
 # --- the broadcast queue -----------------------------------------------------------------------------------
 
-def _body(message) -> dict | None:
-    raw = message.body if hasattr(message, "body") else message.get("body")
-    try:
-        body = json.loads(raw)
-    except (TypeError, ValueError):
-        return None
-    return body if isinstance(body, dict) else None
+_body = message_body
 
 
 def on_broadcast_messages(messages: list) -> None:

@@ -6,30 +6,11 @@ Message bodies (JSON):
   matching queue   {"symbol": "XAUUSD", "at": <slot ms>, "reason": "tick"}
 """
 import json
-import threading
-
-import boto3
-from botocore.config import Config
 
 from chalicelib import config
+from chalicelib.common.sqs import client as sqs
 
-_clients: dict[str, object] = {}
-_lock = threading.Lock()
 MAX_DELAY_S = 900
-
-
-def sqs():
-    endpoint = config.sqs_endpoint()
-    key = f"{endpoint}|{config.region()}"
-    with _lock:
-        c = _clients.get(key)
-        if c is None:
-            c = boto3.session.Session().client(
-                "sqs", region_name=config.region(), endpoint_url=endpoint,
-                config=Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=2, read_timeout=10,
-                              max_pool_connections=16))
-            _clients[key] = c
-    return c
 
 
 def _url(logical: str) -> str:

@@ -16,14 +16,14 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from pynamodb.attributes import BooleanAttribute, UnicodeAttribute
-from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
+from pynamodb.exceptions import PutError, UpdateError
 from pynamodb.models import Model
 
 from chalicelib.common import jsonutil
 from chalicelib.common.clock import now_ms
 from chalicelib.marketdata import logic
 from chalicelib.marketdata.logic import INTERVALS, BatchPlan, Candle, SlotPlan, Tick
-from chalicelib.storage.db import DecimalAttribute, IntAttribute, register
+from chalicelib.storage.db import DecimalAttribute, IntAttribute, get_or_none, is_condition_failure, register
 
 TICK_TTL_S = 2 * 86400
 TRADE_TTL_S = 86400
@@ -186,10 +186,10 @@ def get_symbol(symbol: str, cached: bool = True) -> SymbolConfig | None:
             hit = _cache.get(symbol)
         if hit and hit[0] > time.monotonic():
             return hit[1]
-    try:
-        cfg = _config(SymbolItem.get(*SymbolItem.key(symbol), consistent_read=True))
-    except DoesNotExist:
+    item = get_or_none(SymbolItem, *SymbolItem.key(symbol), consistent_read=True)
+    if item is None:
         return None
+    cfg = _config(item)
     with _cache_lock:
         _cache[symbol] = (time.monotonic() + SYMBOL_CACHE_S, cfg)
     return cfg
@@ -201,7 +201,7 @@ def create_symbol(cfg: SymbolConfig) -> SymbolConfig:
     try:
         _item(cfg).save(condition=SymbolItem.pk.does_not_exist())
     except PutError as e:
-        if _condition_failed(e):
+        if is_condition_failure(e):
             raise SymbolExists(cfg.symbol) from None
         raise
     return cfg
@@ -217,7 +217,7 @@ def ensure_builtin_symbols(existing: set[str] | None = None) -> None:
         try:
             _item(SymbolConfig(**{**cfg.__dict__, "created_at": now})).save(condition=SymbolItem.pk.does_not_exist())
         except PutError as e:
-            if not _condition_failed(e):
+            if not is_condition_failure(e):
                 raise
 
 
@@ -260,10 +260,8 @@ def tick_from_image(image: dict, seq: str | int) -> Tick | None:
 # --- market state and candles -----------------------------------------------------------------------------
 
 def get_state(symbol: str, consistent: bool = True) -> MarketState:
-    try:
-        return MarketState.get(*MarketState.key(symbol), consistent_read=consistent)
-    except DoesNotExist:
-        return MarketState(*MarketState.key(symbol))
+    state = get_or_none(MarketState, *MarketState.key(symbol), consistent_read=consistent)
+    return state if state is not None else MarketState(*MarketState.key(symbol))
 
 
 def get_states(symbols: list[str]) -> dict[str, MarketState]:
@@ -361,7 +359,7 @@ def commit_batch(symbol: str, old: MarketState, plan: BatchPlan, market: SlotPla
                 actions=_candle_actions(c),
                 condition=_eq_or_missing(CandleItem.seq, str(expected) if expected is not None else None))
         except UpdateError as e:
-            if _condition_failed(e):
+            if is_condition_failure(e):
                 raise Conflict(symbol) from None
             raise
     actions = [MarketState.last_seq.set(str(plan.watermark)), MarketState.candles.set(_candles_json(plan.current))]
@@ -384,7 +382,7 @@ def commit_batch(symbol: str, old: MarketState, plan: BatchPlan, market: SlotPla
     try:
         MarketState(*MarketState.key(symbol)).update(actions=actions, condition=cond)
     except UpdateError as e:
-        if _condition_failed(e):
+        if is_condition_failure(e):
             raise Conflict(symbol) from None
         raise
 
@@ -397,7 +395,7 @@ def claim_slot(symbol: str, channel: str, old_at: int | None, new_at: int) -> bo
                                                      condition=_eq_or_missing(attr, old_at))
         return True
     except UpdateError as e:
-        if _condition_failed(e):
+        if is_condition_failure(e):
             return False
         raise
 
@@ -413,7 +411,7 @@ def mark_sent(symbol: str, channel: str, at: int) -> MarketState | None:
     try:
         item.update(actions=actions, condition=sent.does_not_exist() | (sent < at))
     except UpdateError as e:
-        if _condition_failed(e):
+        if is_condition_failure(e):
             return None
         raise
     return item
@@ -427,7 +425,7 @@ def mark_posted(symbol: str, channel: str, previous: int | None, now: int) -> tu
         MarketState(*MarketState.key(symbol)).update(actions=[attr.set(now)], condition=_eq_or_missing(attr, previous))
         return True, now
     except UpdateError as e:
-        if not _condition_failed(e):
+        if not is_condition_failure(e):
             raise
     return False, getattr(get_state(symbol), f"{channel}_posted")
 
@@ -451,7 +449,3 @@ def trades_between(symbol: str, after: int, upto: int, limit: int = 200) -> list
     cond = TradeItem.sk.between(f"{after + 1:013d}", f"{upto:013d}#\uffff")
     items = TradeItem.query(f"TRADES#{symbol}", cond, scan_index_forward=False, limit=limit)
     return [jsonutil.loads(i.data) for i in items][::-1]
-
-
-def _condition_failed(e) -> bool:
-    return getattr(e, "cause_response_code", None) == "ConditionalCheckFailedException"

@@ -8,10 +8,9 @@ Subscriptions die with their connection: $disconnect (or a 410 Gone on send) del
 import time
 
 from pynamodb.attributes import UnicodeAttribute
-from pynamodb.exceptions import DoesNotExist
 from pynamodb.models import Model
 
-from chalicelib.storage.db import Gsi1, IntAttribute, register
+from chalicelib.storage.db import Gsi1, IntAttribute, get_or_none, register
 
 CONNECTION_TTL_S = 2 * 3600 + 600
 
@@ -51,10 +50,7 @@ def add_connection(connection_id: str) -> None:
 
 
 def get_connection(connection_id: str) -> Connection | None:
-    try:
-        return Connection.get(f"CONN#{connection_id}", "C")
-    except DoesNotExist:
-        return None
+    return get_or_none(Connection, f"CONN#{connection_id}", "C")
 
 
 def set_user(connection_id: str, user_id: str) -> None:

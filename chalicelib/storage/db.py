@@ -4,6 +4,7 @@ from decimal import Decimal
 from pynamodb.attributes import Attribute, NumberAttribute, UnicodeAttribute
 from pynamodb.connection import Connection
 from pynamodb.constants import NUMBER
+from pynamodb.exceptions import DoesNotExist
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
@@ -93,3 +94,18 @@ class Gsi2(GlobalSecondaryIndex):
 
     gsi2pk = UnicodeAttribute(hash_key=True)
     gsi2sk = UnicodeAttribute(range_key=True)
+
+
+def get_or_none(model: type[Model], *key, **kwargs):
+    """`model.get(*key, **kwargs)`, or None when the item does not exist (the one place that catches DoesNotExist)."""
+    try:
+        return model.get(*key, **kwargs)
+    except DoesNotExist:
+        return None
+
+
+def is_condition_failure(e: Exception) -> bool:
+    """True when a pynamodb write error (PutError, UpdateError, DeleteError, ...) is a failed condition expression
+    (the one place that recognises it)."""
+    cause = getattr(e, "cause_response_code", None) or ""
+    return "ConditionalCheckFailed" in str(cause) or "ConditionalCheckFailed" in str(e)

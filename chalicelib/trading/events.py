@@ -10,13 +10,13 @@
                         candle volume for each trade, `order.filled` webhooks. At least once (a redelivered stream
                         batch may repeat a trade message); never on a request path, never blocking the batch.
 """
-import json
 import threading
 import time
 from decimal import Decimal
 
 from chalicelib.common.clock import now_ms
 from chalicelib.common.logging import logger
+from chalicelib.common.sqs import message_body
 from chalicelib.realtime.private import register_publisher
 from chalicelib.trading.orders import LIQUIDITY, TERMINAL
 from chalicelib.trading.views import order_view, position_view_of, public_trade
@@ -25,13 +25,7 @@ MAX_WAIT_MS = 2_000  # a delayed message arrives at most this much before its sl
 SWEEP_QUIET_MS = 55_000
 
 
-def _body(message) -> dict | None:
-    raw = message.body if hasattr(message, "body") else (message.get("body") if isinstance(message, dict) else None)
-    try:
-        body = json.loads(raw)
-    except (TypeError, ValueError):
-        return None
-    return body if isinstance(body, dict) else None
+_body = message_body
 
 
 def wanted_checks(messages: list) -> dict[str, int]:

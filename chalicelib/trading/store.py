@@ -15,15 +15,15 @@ orders_for / positions_for / fills_for (Broker API v1).
 """
 import uuid
 from dataclasses import dataclass, field
-from decimal import Decimal, localcontext
+from decimal import Decimal
 
-from pynamodb.exceptions import DoesNotExist
 
 from chalicelib import config
 from chalicelib.common import paging
+from chalicelib.common.decimals import exact
 from chalicelib.ledger import logic as ledger
 from chalicelib.ledger.store import Tx
-from chalicelib.storage.db import connection
+from chalicelib.storage.db import connection, get_or_none
 from chalicelib.storage.models import Account
 from chalicelib.trading import keys
 from chalicelib.trading.margin import MONEY_QUANTUM
@@ -41,17 +41,11 @@ DEPTH_SCAN_CAP = 2000  # book items read at most to build one depth snapshot
 # ---- reads ------------------------------------------------------------------------------------------------
 
 def get_order(order_id: str, consistent: bool = True) -> OrderItem | None:
-    try:
-        return OrderItem.get(*OrderItem.key(order_id), consistent_read=consistent)
-    except DoesNotExist:
-        return None
+    return get_or_none(OrderItem, *OrderItem.key(order_id), consistent_read=consistent)
 
 
 def get_pair(account_id: str, pair_id: str, consistent: bool = True) -> PairItem | None:
-    try:
-        return PairItem.get(*PairItem.key(account_id, pair_id), consistent_read=consistent)
-    except DoesNotExist:
-        return None
+    return get_or_none(PairItem, *PairItem.key(account_id, pair_id), consistent_read=consistent)
 
 
 def book(symbol: str, kind: str, side: str, bound: str | None = None, limit: int | None = None,
@@ -120,10 +114,7 @@ def positions_of(account_id: str) -> list[PositionItem]:
 
 
 def get_position(account_id: str, symbol: str) -> PositionItem | None:
-    try:
-        return PositionItem.get(*PositionItem.key(account_id, symbol), consistent_read=True)
-    except DoesNotExist:
-        return None
+    return get_or_none(PositionItem, *PositionItem.key(account_id, symbol), consistent_read=True)
 
 
 # ---- pagination ---------------------------------------------------------------------------------------------
@@ -243,8 +234,7 @@ def position_item(account_id: str, symbol: str, change: PositionChange, prev: Po
     after = change.after
     prev_open = prev is not None and prev.side != FLAT
     continues = prev_open and (after.is_flat or after.side == prev.side)
-    with localcontext() as c:
-        c.prec = 100
+    with exact():
         if continues:
             position_id, opened_at, realized = prev.position_id, prev.opened_at, prev.realized_pnl + change.realized_pnl
         elif after.is_flat:  # stays flat (nothing to close): keep whatever was there
@@ -311,8 +301,7 @@ def add_settlement(tx: Tx, s: Settlement, ctx: WriteContext, *, taker_id: str | 
     for item in fill_items(s.fills, ctx.symbol, ctx.now, taker_id):
         tx.put(item, condition=FillItem.pk.does_not_exist(), tag="fill")
         ctx.fills.append(item)
-    with localcontext() as c:
-        c.prec = 100
+    with exact():
         postings = [ledger.Posting(a, pc.realized_pnl) for a, pc in sorted(s.positions.items())
                     if pc.realized_pnl != 0]
         if postings:
@@ -447,8 +436,7 @@ def unrealized_pnl_for(user_id: str) -> Decimal:
     if not positions:
         return ZERO
     mark = marks(p.symbol for p in positions)
-    with localcontext() as c:
-        c.prec = 100
+    with exact():
         total = sum((unrealized_pnl(to_position(p), mark[p.symbol]) for p in positions
                      if mark[p.symbol] is not None), ZERO)
         return total.quantize(MONEY_QUANTUM)
