@@ -1,9 +1,28 @@
 """Small helpers for API tests over chalice.test.Client: JSON in, (status, json) out."""
 import json
+import os
+import pathlib
 import uuid
 from decimal import Decimal
 
+import pytest
+
 from chalicelib.common import jsonutil
+
+
+REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
+SPEC_DIR = REPO_ROOT.parent / "shared" / "spec"  # ../shared/spec, beside the repository
+
+
+def spec_file(name: str) -> pathlib.Path:
+    """A shared spec file (../shared/spec/<name>, from the repo root). Missing: a failure when CI is set (CI has
+    the spec checked out beside the repository), else a skip that says so."""
+    path = SPEC_DIR / name
+    if not path.is_file():
+        if os.environ.get("CI"):
+            pytest.fail(f"{path} is missing: CI must check out ../shared/spec beside the repository")
+        pytest.skip(f"{path} is missing (../shared/spec is not beside this checkout; with CI set this fails)")
+    return path
 
 
 class Api:

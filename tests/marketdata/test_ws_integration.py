@@ -18,8 +18,9 @@ import pytest
 import requests
 import websockets
 
+from tests.helpers import spec_file
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-GUIDE = os.path.join(ROOT, "..", "shared", "spec", "seed-platform-guide.txt")
 pytestmark = pytest.mark.timeout(300)
 
 
@@ -234,11 +235,8 @@ while True:
 
 
 def test_snippets_are_the_guides():
-    if not os.path.exists(GUIDE):
-        pytest.skip("the shared guide is not next to the repository")
     flat = lambda s: [line.strip() for line in s.strip().splitlines()]  # noqa: E731
-    with open(GUIDE, encoding="utf-8") as f:
-        guide = flat(f.read())
+    guide = flat(spec_file("seed-platform-guide.txt").read_text(encoding="utf-8"))
     for snippet in (BASH_SNIPPET, PYTHON_SNIPPET):
         lines = flat(snippet)
         start = guide.index(lines[0])
