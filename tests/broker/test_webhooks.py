@@ -6,6 +6,7 @@ import hmac
 import json
 import os
 import subprocess
+import threading
 import time
 
 import boto3
@@ -254,6 +255,32 @@ def test_duplicate_messages_make_one_attempt(world, receiver, moto_db):
     Invoker(app)("on_webhook_queue", {"Records": [pump.record(m) for m in msgs * 3]})  # the same message 3 times
     Invoker(app)("on_webhook_queue", {"Records": [pump.record(msgs[0])]})  # and once more later
     assert len(receiver.requests) == 1
+
+
+def test_two_workers_racing_one_attempt_make_one_post_on_dynamodb_local(ddb_world, receiver, monkeypatch):
+    """Two Lambda workers handle the same attempt at once (SQS at-least-once; two batches, not one). Both read the
+    delivery before either claims it (a barrier after the read), so only the conditional attempt claim on
+    DynamoDB Local (AWS's own engine) can keep them apart: one POSTs, the other is stale."""
+    from tests.helpers import run_together
+    a = ddb_world.broker(webhook_url=receiver.url + "/h")
+    ddb_world.client_of(a, "dup")
+    d = webhooks.WebhookDelivery.scan(webhooks.WebhookDelivery.pk.startswith("WHD#")).next()
+    assert d.attempts == 0
+    read_both = threading.Barrier(2, timeout=30)
+    real_get = webhooks.get
+
+    def get_then_wait(delivery_id, consistent=False):
+        out = real_get(delivery_id, consistent=consistent)
+        read_both.wait()  # neither claims before both have read attempts == 0
+        return out
+
+    monkeypatch.setattr(webhooks, "get", get_then_wait)
+    outcomes = run_together([lambda: webhooks.process(d.delivery_id, 1)] * 2, timeout=60)
+    assert sorted(outcomes) == ["stale", webhooks.SUCCEEDED]
+    assert len(receiver.requests) == 1
+    monkeypatch.setattr(webhooks, "get", real_get)
+    after = webhooks.get(d.delivery_id, consistent=True)
+    assert (after.attempts, after.status) == (1, webhooks.SUCCEEDED)
 
 
 def test_sweep_recovers_lost_messages_and_undispatched_events(world, receiver, moto_db, monkeypatch):
