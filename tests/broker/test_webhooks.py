@@ -120,26 +120,51 @@ def _delivery(world, token, n=0):
     return world.api.get("/api/broker/webhooks/deliveries", token=token).json["deliveries"][n]
 
 
+class FakeClock:
+    """webhooks' clock (now_ms), moved by the test. Retries are enqueued with no SQS delay; the delay each one
+    asked for is recorded instead, so the backoff is checked exactly and no test waits on the wall clock."""
+
+    def __init__(self, monkeypatch):
+        self.now = int(time.time() * 1000)
+        self.delays: list[tuple[list, int]] = []
+        real_enqueue = webhooks.enqueue
+
+        def enqueue(items, delay_s=0):
+            self.delays.append((list(items), delay_s))
+            real_enqueue(items, 0)
+
+        monkeypatch.setattr(webhooks, "now_ms", lambda: self.now)
+        monkeypatch.setattr(webhooks, "enqueue", enqueue)
+
+    def advance(self, ms: int) -> None:
+        self.now += ms
+
+
 def test_retries_with_backoff_until_2xx(world, receiver, monkeypatch):
     monkeypatch.setenv("WEBHOOK_RETRY_DELAYS", "1,2")
+    clock = FakeClock(monkeypatch)
+    pump_once = lambda c: pump_webhooks(c, max_rounds=1)  # noqa: E731  (one receive: what is visible now)
     a = world.broker(webhook_url=receiver.url + "/h")
     receiver.script = [500, 503]
     world.client_of(a, "r1")
-    assert pump_webhooks(world.client) == 1
+    assert pump_once(world.client) == 1
     d = _delivery(world, a.token)
     assert d["status"] == "retrying" and d["attempts"] == 1 and d["lastStatusCode"] == 500
-    assert d["nextAttemptAt"] - d["lastAttemptAt"] >= 1000
-    assert pump_webhooks(world.client) == 0  # delayed in the queue (DelaySeconds)
-    time.sleep(1.3)
-    assert pump_webhooks(world.client) == 1
+    assert d["lastAttemptAt"] == clock.now and d["nextAttemptAt"] == clock.now + 1000  # first delay: 1 s
+    assert clock.delays[-1] == ([(d["id"], 2)], 1)  # attempt 2, SQS DelaySeconds 1
+    clock.advance(1000)
+    assert pump_once(world.client) == 1
     d = _delivery(world, a.token)
     assert d["status"] == "retrying" and d["attempts"] == 2 and d["lastError"] == "HTTP 503"
-    time.sleep(1.0)
-    assert pump_webhooks(world.client) == 0  # the second delay is 2 s
-    time.sleep(1.3)
-    assert pump_webhooks(world.client) == 1
+    assert d["nextAttemptAt"] == clock.now + 2000 and clock.delays[-1] == ([(d["id"], 3)], 2)  # second: 2 s
+    clock.advance(500)  # the message came early (SQS delays are not exact): no POST, it waits again
+    assert pump_once(world.client) == 1 and len(receiver.requests) == 2
+    assert clock.delays[-1] == ([(d["id"], 3)], 2) and _delivery(world, a.token)["attempts"] == 2
+    clock.advance(1500)
+    assert pump_once(world.client) == 1
     d = _delivery(world, a.token)
-    assert d["status"] == "succeeded" and d["attempts"] == 3 and d["deliveredAt"] and d["nextAttemptAt"] is None
+    assert d["status"] == "succeeded" and d["attempts"] == 3 and d["deliveredAt"] == clock.now
+    assert d["nextAttemptAt"] is None
     assert [r["headers"]["X-Webhook-Attempt"] for r in receiver.requests] == ["1", "2", "3"]
     assert len({r["body"] for r in receiver.requests}) == 1
     assert len({r["headers"]["X-Webhook-Id"] for r in receiver.requests}) == 1  # receivers dedupe on it
@@ -178,15 +203,25 @@ def test_schedule_covers_24_hours():
 
 
 def test_timeout_is_a_failure_and_retried(world, receiver, monkeypatch):
+    """The receiver answers after 2 s; the configured timeout is 0.5 s. Checked without the wall clock: the read
+    timeout handed to urllib3, the attempt's own measured duration (server side) and its outcome."""
     monkeypatch.setenv("WEBHOOK_TIMEOUT_S", "0.5")
+    timeouts = []
+    real_request = webhooks._http.request
+
+    def request(*args, **kw):
+        timeouts.append(kw.get("timeout"))
+        return real_request(*args, **kw)
+
+    monkeypatch.setattr(webhooks._http, "request", request)
     a = world.broker(webhook_url=receiver.url + "/slow")
     receiver.delay = 2.0
     world.client_of(a, "slowpoke")
-    started = time.time()
     pump_webhooks(world.client)
-    assert time.time() - started < 2.0
+    assert [t.read_timeout for t in timeouts] == [0.5] and len(receiver.requests) == 1
     d = _delivery(world, a.token)
     assert d["status"] == "retrying" and d["lastError"] == "timeout" and d["lastStatusCode"] is None
+    assert d["lastDurationMs"] >= 450  # it did wait for the timeout (a 2 s wait would have been a 200)
 
 
 def test_redirect_is_not_followed(world, receiver):
