@@ -4,13 +4,11 @@ redelivery and the sweep."""
 import hashlib
 import hmac
 import json
-import os
 import subprocess
 import threading
 import time
 
 import boto3
-import pytest
 
 from chalicelib.broker import events, webhooks
 from chalicelib.broker.scopes import ALL_SCOPES
