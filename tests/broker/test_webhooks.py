@@ -169,20 +169,25 @@ def test_retries_with_backoff_until_2xx(world, receiver, monkeypatch):
 
 
 def test_gives_up_after_the_retry_window(world, receiver, monkeypatch):
+    """Retries every 1 s within a 3 s window, on the fake clock: attempts at +0, +1, +2 and +3 s; the next would
+    fall outside the window, so the fourth failure is final and nothing is sent again."""
     monkeypatch.setenv("WEBHOOK_RETRY_DELAYS", "1")
     monkeypatch.setenv("WEBHOOK_RETRY_WINDOW_S", "3")
+    clock = FakeClock(monkeypatch)
     a = world.broker(webhook_url=receiver.url + "/h")
     receiver.script = [500] * 50
     world.client_of(a, "never")
-    deadline = time.time() + 15
-    while time.time() < deadline and _delivery(world, a.token)["status"] != "failed":
-        pump_webhooks(world.client)
-        time.sleep(0.3)
-    d = _delivery(world, a.token)
-    assert d["status"] == "failed" and 2 <= d["attempts"] <= 4 and d["nextAttemptAt"] is None
-    n = len(receiver.requests)
-    time.sleep(1.2)
-    assert pump_webhooks(world.client) == 0 and len(receiver.requests) == n
+    for n in range(1, 5):
+        assert pump_webhooks(world.client, max_rounds=1) == 1
+        d = _delivery(world, a.token)
+        assert d["attempts"] == n and len(receiver.requests) == n
+        if n < 4:
+            assert d["status"] == "retrying" and d["nextAttemptAt"] == clock.now + 1000
+            clock.advance(1000)
+    assert d["status"] == "failed" and d["nextAttemptAt"] is None
+    assert len(clock.delays) == 1 + 3  # the first delivery and three retries; none after the final failure
+    clock.advance(60_000)
+    assert pump_webhooks(world.client) == 0 and len(receiver.requests) == 4
 
 
 def test_schedule_covers_24_hours():
