@@ -1,9 +1,28 @@
 """Small helpers for API tests over chalice.test.Client: JSON in, (status, json) out."""
 import json
+import os
+import pathlib
 import uuid
 from decimal import Decimal
 
+import pytest
+
 from chalicelib.common import jsonutil
+
+
+REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
+SPEC_DIR = REPO_ROOT.parent / "shared" / "spec"  # ../shared/spec, beside the repository
+
+
+def spec_file(name: str) -> pathlib.Path:
+    """A shared spec file (../shared/spec/<name>, from the repo root). Missing: a failure when CI is set (CI has
+    the spec checked out beside the repository), else a skip that says so."""
+    path = SPEC_DIR / name
+    if not path.is_file():
+        if os.environ.get("CI"):
+            pytest.fail(f"{path} is missing: CI must check out ../shared/spec beside the repository")
+        pytest.skip(f"{path} is missing (../shared/spec is not beside this checkout; with CI set this fails)")
+    return path
 
 
 class Api:
@@ -82,3 +101,28 @@ class Resp:
 
     def __repr__(self):
         return f"<{self.status} {json.dumps(self.json, default=str)[:400]}>"
+
+
+def run_together(calls, timeout: float = 120.0) -> list:
+    """Run each zero-argument callable on its own thread, all released at once by a barrier; wait at most
+    `timeout` seconds in all. Returns their results in order. A thread still running at the deadline is an
+    assertion failure, and an exception (assertion or otherwise) raised in any thread is re-raised here, so a
+    dead or hung worker cannot pass unnoticed."""
+    import concurrent.futures as cf
+    import threading
+
+    calls = list(calls)
+    barrier = threading.Barrier(len(calls), timeout=60)
+
+    def released(fn):
+        barrier.wait()
+        return fn()
+
+    ex = cf.ThreadPoolExecutor(max_workers=len(calls), thread_name_prefix="run_together")
+    try:
+        futures = [ex.submit(released, fn) for fn in calls]
+        done, not_done = cf.wait(futures, timeout=timeout)
+        assert not not_done, f"{len(not_done)} of {len(calls)} threads still running after {timeout} s"
+        return [f.result() for f in futures]  # the first worker exception, if any, is raised here
+    finally:
+        ex.shutdown(wait=False, cancel_futures=True)

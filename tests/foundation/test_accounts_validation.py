@@ -28,22 +28,31 @@ def test_me_has_the_contract_fields(api):
     assert me["frozenMargin"] == 0 and me["positionMargin"] == 0 and me["walletAddress"] is None
 
 
-@pytest.mark.parametrize("address,ok", [
-    ("0x52908400098527886E0F7030069857D2E4169EE7", True),    # EIP-55 test vector
-    ("0xde709f2102306220921060314715629080e2fb77", True),    # all lower case: no checksum to check
-    ("0x52908400098527886E0F7030069857D2E4169Ee7", False),   # one letter's case wrong
-    ("0x5290840009852788", False),
-    ("52908400098527886E0F7030069857D2E4169EE7", False),
-    ("0xZZ908400098527886E0F7030069857D2E4169EE7", False),
+# EIP-55's own test vectors (https://eips.ethereum.org/EIPS/eip-55), written out: (sent, stored and answered).
+# The all-lowercase and all-uppercase vectors are their own checksummed form; a lowercase copy of a mixed-case
+# vector comes back checksummed.
+@pytest.mark.parametrize("address,expected", [
+    ("0x52908400098527886E0F7030069857D2E4169EE7", "0x52908400098527886E0F7030069857D2E4169EE7"),  # all caps
+    ("0x8617E340B3D01FA5F11F306F4090FD50E238070D", "0x8617E340B3D01FA5F11F306F4090FD50E238070D"),  # all caps
+    ("0xde709f2102306220921060314715629080e2fb77", "0xde709f2102306220921060314715629080e2fb77"),  # all lower
+    ("0x27b1fdb04752bbc536007a920d24acb045561c26", "0x27b1fdb04752bbc536007a920d24acb045561c26"),  # all lower
+    ("0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed", "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"),  # mixed
+    ("0xfB6916095ca1df60bB79Ce92cE3Ea74c37c5d359", "0xfB6916095ca1df60bB79Ce92cE3Ea74c37c5d359"),  # mixed
+    ("0xdbf03b407c01e7cd3cbea99509d93f8dddc8c6fb", "0xdbF03B407c01E7cD3CBea99509d93f8DDDC8C6FB"),  # lower in
+    ("0xD1220A0CF47C7B9BE7A2E6BA89F429762E7B9ADB", "0xD1220A0cf47c7B9Be7A2E6BA89F429762e7b9aDb"),  # upper in
+    ("0x52908400098527886E0F7030069857D2E4169Ee7", None),   # one letter's case wrong
+    ("0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAeD", None),   # mixed case, last letter's case wrong
+    ("0x5290840009852788", None),
+    ("52908400098527886E0F7030069857D2E4169EE7", None),
+    ("0xZZ908400098527886E0F7030069857D2E4169EE7", None),
 ])
-def test_wallet_checksum(api, address, ok):
+def test_wallet_checksum(api, address, expected):
     token, _ = api.register()
     r = api.put("/api/accounts/me/wallet", {"walletAddress": address}, token=token)
-    if ok:
-        assert r.status == 200
-        assert r.json["walletAddress"].lower() == address.lower()
-        assert r.json["walletAddress"] == "0xde709f2102306220921060314715629080e2fB77" or \
-            r.json["walletAddress"] == address
+    if expected is not None:
+        assert r.status == 200, r
+        assert r.json["walletAddress"] == expected
+        assert api.me(token)["walletAddress"] == expected
     else:
         assert r.status == 400 and r.json["code"] in ("INVALID_WALLET", "VALIDATION_ERROR")
         assert api.me(token)["walletAddress"] is None

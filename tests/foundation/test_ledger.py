@@ -1,6 +1,5 @@
 """The double-entry ledger: conservation, atomicity of Tx, insufficient funds, idempotent replays."""
 import random
-import threading
 from decimal import Decimal
 
 import pytest
@@ -9,7 +8,7 @@ from chalicelib.accounts import store as accounts
 from chalicelib.ledger import check, logic
 from chalicelib.ledger.store import ConditionFailed, InsufficientFunds, Tx
 from chalicelib.storage.models import Account, LedgerEntry, Unique
-from tests.helpers import Api
+from tests.helpers import Api, run_together
 
 
 def make_account(balance=Decimal(0)):
@@ -72,27 +71,58 @@ def test_release_more_than_frozen_is_refused(moto_db):
 
 
 def test_random_movements_conserve_money(moto_db):
+    """Random transfers, freezes and releases against an in-test model of every account: each operation commits
+    exactly when the model says the money is there (else InsufficientFunds, and nothing moves), and afterwards
+    every balance, the system accounts' ledger sums and the entry count equal the model's."""
     rng = random.Random(7)
-    ids = [make_account(rng.randint(0, 50)) for _ in range(6)]
+    Z = Decimal(0)
+    start = [rng.randint(0, 50) for _ in range(6)]
+    ids = [make_account(b) for b in start]
+    model = {uid: {"balance": Decimal(b), "available": Decimal(b), "frozen": Z} for uid, b in zip(ids, start)}
+    system = {logic.SYSTEM_EXTERNAL: -Decimal(sum(start)), logic.SYSTEM_FEES: Z, logic.SYSTEM_HOUSE: Z}
+    entries = 2 * sum(1 for b in start if b)  # each initial credit: two entries
+    committed = refused = 0
     for _ in range(120):
         src, dst = rng.sample(ids + [logic.SYSTEM_FEES, logic.SYSTEM_HOUSE], 2)
         amount = Decimal(rng.randint(1, 3000)) / 100
         op = rng.random()
+        if op < 0.6:
+            kind, tx = "transfer", lambda: Tx().post(logic.transfer(src, dst, amount), kind="transfer")
+            possible = src in system or model[src]["available"] >= amount
+        elif src in system:
+            continue
+        elif op < 0.8:
+            kind, tx, possible = "freeze", lambda: Tx().freeze(src, amount), model[src]["available"] >= amount
+        else:
+            kind, tx, possible = "release", lambda: Tx().release(src, amount), model[src]["frozen"] >= amount
         try:
-            if op < 0.6:
-                Tx().post(logic.transfer(src, dst, amount), kind="transfer").commit()
-            elif op < 0.8 and not src.startswith("system:"):
-                Tx().freeze(src, amount).commit()
-            elif not src.startswith("system:"):
-                Tx().release(src, amount).commit()
-        except InsufficientFunds:
-            pass
+            tx().commit()
+        except InsufficientFunds as e:
+            assert not possible and e.account_id == src, (kind, src, amount, model.get(src))
+            refused += 1
+            continue
+        assert possible, (kind, src, amount, model.get(src))
+        committed += 1
+        if kind == "transfer":
+            entries += 2
+            for acct, delta in ((src, -amount), (dst, amount)):
+                if acct in system:
+                    system[acct] += delta
+                else:
+                    model[acct]["balance"] += delta
+                    model[acct]["available"] += delta
+        else:
+            sign = 1 if kind == "freeze" else -1
+            model[src]["available"] -= sign * amount
+            model[src]["frozen"] += sign * amount
+    assert committed >= 50 and refused >= 10, (committed, refused)  # both paths really ran
     result = check.verify()
     assert result["ok"], result["problems"]
-    assert result["sum"] == 0
+    assert result["sum"] == 0 and result["entries"] == entries
+    assert {k: result["system"].get(k, Z) for k in system} == system
     for uid in ids:
-        a = accounts.get(uid)
-        assert a.available_balance >= 0 and a.frozen_margin >= 0
+        a = accounts.get(uid, consistent=True)
+        assert (a.balance, a.available_balance, a.frozen_margin) == tuple(model[uid].values()), uid
 
 
 def test_ledger_check_detects_tampering(moto_db):
@@ -124,26 +154,24 @@ def test_credit_idempotency_replay(client, moto_db):
 
 
 def test_concurrent_transfers_on_dynamodb_local(ddb_local):
-    """AWS's own engine: 20 racing debits of 10 from a balance of 100 — exactly 10 succeed, none overdraws."""
+    """AWS's own engine: 20 racing debits of 10 from a balance of 100, released together by a barrier: exactly 10
+    succeed, none overdraws. Every thread's outcome is collected (an unexpected error or a hung thread fails)."""
     a, b = make_account(100), make_account()
-    results = []
 
     def debit():
         for attempt in range(20):
             try:
                 Tx().post(logic.transfer(a, b, Decimal(10)), kind="transfer").commit()
-                results.append("ok")
-                return
+                return "ok"
             except InsufficientFunds:
-                results.append("short")
-                return
+                return "short"
             except Exception as e:  # TransactionConflict: retry like a client would
                 if "Conflict" not in type(e).__name__ and "Conflict" not in str(e):
                     raise
-    threads = [threading.Thread(target=debit) for _ in range(20)]
-    [t.start() for t in threads]
-    [t.join() for t in threads]
-    assert results.count("ok") == 10 and results.count("short") == 10
+        return "gave up"
+
+    results = run_together([debit] * 20, timeout=120)
+    assert results.count("ok") == 10 and results.count("short") == 10, results
     assert bal(a) == (0, 0, 0) and bal(b) == (100, 100, 0)
     assert check.verify()["ok"]
 

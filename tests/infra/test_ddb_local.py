@@ -77,4 +77,15 @@ def test_racing_conditional_transactions_have_exactly_one_winner(ddb_local):
 
 
 def test_ddb_client_runs_the_real_app_on_dynamodb_local(ddb_client, ddb_local):
-    assert ddb_client.http.get("/no-such-route").status_code == 403
+    """The app behind the fixture's client writes and reads this tier's tables: a registration through the real
+    routes is in the fixture's main table, read back with a plain client of that engine (DynamoDB Local)."""
+    from chalicelib.storage.models import Account
+    from tests.helpers import Api
+    assert ddb_client.http.get("/no-such-route").status_code == 403  # API Gateway's answer to an unknown route
+    api = Api(ddb_client)
+    token, uid = api.register()
+    pk, sk = Account.key(uid)
+    item = ddb_local.dynamodb().get_item(TableName=ddb_local.tables["main"], Key={"pk": {"S": pk}, "sk": {"S": sk}},
+                                     ConsistentRead=True).get("Item")
+    assert item is not None, f"{pk} not in {ddb_local.tables['main']}"
+    assert api.me(token)["userId"] == uid

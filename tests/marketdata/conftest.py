@@ -10,14 +10,14 @@ from tests.fixtures.aws import REGION
 
 
 class StreamPump:
-    """Reads the ticks table's stream (moto in-process or DynamoDB Local) and hands the records to the real
-    stream handler in Lambda's shape, as the event source mapping does."""
+    """Reads a table's stream (the ticks table unless told; moto in-process or DynamoDB Local) and hands the
+    records to the real stream handler in Lambda's shape, as the event source mapping does."""
 
-    def __init__(self, stack):
+    def __init__(self, stack, table: str = "ticks"):
         endpoint = stack.endpoint or f"https://streams.dynamodb.{REGION}.amazonaws.com"
         self.streams = boto3.client("dynamodbstreams", region_name=REGION, endpoint_url=endpoint)
         ddb = stack.dynamodb()
-        self.arn = ddb.describe_table(TableName=stack.tables["ticks"])["Table"]["LatestStreamArn"]
+        self.arn = ddb.describe_table(TableName=stack.tables[table])["Table"]["LatestStreamArn"]
         shard = self.streams.describe_stream(StreamArn=self.arn)["StreamDescription"]["Shards"][0]["ShardId"]
         self.iterator = self.streams.get_shard_iterator(StreamArn=self.arn, ShardId=shard,
                                                         ShardIteratorType="TRIM_HORIZON")["ShardIterator"]

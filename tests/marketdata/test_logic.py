@@ -7,6 +7,7 @@ import pytest
 from chalicelib.marketdata import logic
 from chalicelib.marketdata.logic import (BROADCAST_WINDOW_MS, INTERVALS, MATCH_WINDOW_MS, EARLY_MS, Candle,
                                          Tick, plan_slot)
+from tests.marketdata.oracle import INTERVAL_MS, expected_candles
 
 T0 = 1_700_000_000_000
 
@@ -92,10 +93,25 @@ def deliveries(rng: random.Random, ticks: list[Tick]) -> list[list[Tick]]:
     return out
 
 
-def same(a: dict, b: dict) -> bool:
-    """Candles equal in what the API shows (OHLC, ticks) and in their order keys."""
-    view = lambda c: (c.open, c.high, c.low, c.close, c.ticks, c.open_key, c.close_key)  # noqa: E731
-    return a.keys() == b.keys() and all(view(a[k]) == view(b[k]) for k in a)
+def view(candles: dict) -> dict:
+    """Candles as what the API shows (OHLC, ticks) and their order keys, comparable with the oracle's tuples."""
+    return {k: (c.open, c.high, c.low, c.close, c.ticks, c.open_key, c.close_key) for k, c in candles.items()}
+
+
+def oracle(ticks: list[Tick]) -> dict:
+    """The test's own candles (tests/marketdata/oracle.py): each generated tick once, nothing from logic."""
+    return expected_candles((t.key, t.ts, t.price) for t in ticks)
+
+
+def test_the_oracle_knows_every_interval_and_works_out_a_hand_example():
+    assert set(INTERVAL_MS) == set(INTERVALS)
+    d = 86_400_000 * 19_000  # a UTC midnight
+    ticks = [("b", d + 61_000, Decimal(5)), ("a", d + 60_500, Decimal(7)), ("c", d + 59_999, Decimal(3)),
+             ("d", d + 119_999, Decimal(6))]
+    got = expected_candles(ticks)
+    assert {k: v for k, v in got.items() if k[0] == "1m"} == {("1m", d): (3, 3, 3, 3, 1, "c", "c"),
+                                                             ("1m", d + 60_000): (7, 7, 5, 6, 3, "a", "d")}
+    assert got[("1d", d)] == (7, 7, 3, 6, 4, "a", "d")  # open/close in order-key order, not time order
 
 
 @pytest.mark.parametrize("seed", range(60))
@@ -110,9 +126,8 @@ def test_candles_exact_under_random_batches_redelivery_and_crashes(seed):
                 break
             except Crash:
                 continue  # Lambda retries the same batch
-    expected = logic.reference_candles(ticks)
     got = s.candles()
-    assert same(got, expected)
+    assert view(got) == oracle(ticks)
     assert sum(c.ticks for (iv, _), c in got.items() if iv == "1m") == len(ticks)
     top = max(ticks, key=lambda t: t.key)
     assert s.latest == top and s.watermark == ticks[-1].seq
@@ -126,7 +141,7 @@ def test_reference_is_not_trivially_equal():
     s.deliver(ticks)
     s.watermark = None  # forget the watermark: a redelivery now double counts
     s.deliver(ticks[:5])
-    assert not same(s.candles(), logic.reference_candles(ticks))
+    assert view(s.candles()) != oracle(ticks)
 
 
 def test_late_tick_goes_to_its_closed_candle():

@@ -18,8 +18,9 @@ import pytest
 import requests
 import websockets
 
+from tests.helpers import spec_file
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-GUIDE = os.path.join(ROOT, "..", "shared", "spec", "seed-platform-guide.txt")
 pytestmark = pytest.mark.timeout(300)
 
 
@@ -109,7 +110,8 @@ async def _clients(url, n):
 
 def _burst(stack, symbol, prices, n_clients=5):
     """Subscribe n clients to the ticker, push `prices` (all but the last from 8 threads, then the last alone:
-    it is the latest by time), listen 6 s. Returns (clients, t0, push completion times)."""
+    it is the latest by time), listen 6 s. Returns (clients, t0, pushes' server timestamps in s, sorted): the
+    `ts` each price-feed answer reports is the server's own time of the tick, not when the HTTP call returned."""
     token = stack["broker"]["token"]
 
     async def go():
@@ -124,7 +126,7 @@ def _burst(stack, symbol, prices, n_clients=5):
             r = session.post(stack["baseUrl"] + "/api/broker/price-feed", json={"symbol": symbol, "price": str(p)},
                              timeout=30)
             assert r.status_code == 200, r.text
-            return time.time()
+            return r.json()["ts"] / 1000
 
         def burst():
             with ThreadPoolExecutor(8) as pool:
@@ -144,8 +146,12 @@ def _burst(stack, symbol, prices, n_clients=5):
 
 def test_burst_of_50_one_message_per_second_and_last_price_within_2s(stack):
     """Measured: a burst of 50 pushes within one second gives one broadcast per subscriber in that second, and
-    the 50th price arrives within 2 s of its push. On a machine too busy to push 50 prices through HTTP in one
-    second the burst is tried again (3 times); the per-second limit and the 2 s bound are checked every time."""
+    the 50th price arrives within 2 s of its push. Push times are the server's tick timestamps (the price-feed
+    answer's `ts`, the same clock the WebSocket arrivals are read on: one machine). On a machine too busy to
+    push 50 prices within one second (by those timestamps) the burst is tried again (3 times); the per-second
+    limit and the 2 s bound are checked every time, and if no burst fit in one second the test is reported as
+    xfail with the measured span (visible in the summary), never skipped."""
+    spans = []
     for attempt in range(3):
         symbol = new_symbol(stack, f"BURST{attempt}")
         prices = [Decimal(1000 + i) + Decimal("0.25") for i in range(50)]
@@ -156,21 +162,27 @@ def test_burst_of_50_one_message_per_second_and_last_price_within_2s(stack):
             assert msgs, "no ticker message"
             # never more than one per second (100 ms of slack for delivery jitter)
             assert all(b - a >= 0.9 for a, b in zip(times, times[1:])), [round(t - t0, 3) for t in times]
-            # the 50th price arrives within 2 s of its push, and nothing follows it
-            last = [t for t, m in msgs if Decimal(str(m["price"])) == prices[-1]]
+            # the 50th price arrives within 2 s of its push (its tick's server timestamp), and nothing follows it
+            last = [(t, m) for t, m in msgs if Decimal(str(m["price"])) == prices[-1]]
             assert last, [m["price"] for _, m in msgs]
-            assert last[0] - pushed[-1] <= 2.0, (f"50th price after {last[0] - pushed[-1]:.2f} s", round(pushed[-1] - t0, 3), [round(t - t0, 3) for t in times])
-            assert times[-1] == last[0]
+            arrived, m = last[0]
+            assert m["ts"] / 1000 == pushed[-1]  # the message carries the 50th push's own tick
+            assert arrived - pushed[-1] <= 2.0, (f"50th price after {arrived - pushed[-1]:.2f} s",
+                                                 [round(t - t0, 3) for t in times])
+            assert times[-1] == arrived
         k = api(stack, "GET", f"/api/klines?symbol={symbol}&interval=1d").json()
         assert sum(c["ticks"] for c in k) == 50
         assert Decimal(str(k[-1]["close"])) == prices[-1] and Decimal(str(k[-1]["high"])) == prices[-1]
-        if pushed[-1] - t0 < 1.0:
+        first, span = pushed[0], pushed[-1] - pushed[0]
+        spans.append(round(span, 3))
+        if span < 1.0:
             for c in clients:
-                times = [round(t - t0, 3) for t, _ in c.of("ticker", symbol)]
+                times = [t - first for t, _ in c.of("ticker", symbol)]
                 # one broadcast for the burst's second (at most one arrives within it), plus the trailing edge
                 assert len([t for t in times if t < 1.0]) <= 1 and 1 <= len(times) <= 2, times
             return
-    pytest.skip(f"could not push 50 prices within one second (last try: {pushed[-1] - t0:.2f} s)")
+    pytest.xfail(f"50 pushes never fit in one second by the server's timestamps (spans {spans} s): the per-burst "
+                 f"count was not checked; the per-second limit and the 2 s bound were")
 
 
 def test_kline_depth_and_errors_over_websocket(stack):
@@ -234,11 +246,8 @@ while True:
 
 
 def test_snippets_are_the_guides():
-    if not os.path.exists(GUIDE):
-        pytest.skip("the shared guide is not next to the repository")
     flat = lambda s: [line.strip() for line in s.strip().splitlines()]  # noqa: E731
-    with open(GUIDE, encoding="utf-8") as f:
-        guide = flat(f.read())
+    guide = flat(spec_file("seed-platform-guide.txt").read_text(encoding="utf-8"))
     for snippet in (BASH_SNIPPET, PYTHON_SNIPPET):
         lines = flat(snippet)
         start = guide.index(lines[0])

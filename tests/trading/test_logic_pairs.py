@@ -1,5 +1,4 @@
 """Liquidity pairs: place, reprice, cancel plans and the guide's exact errors (chalicelib/trading/pairs.py)."""
-import pathlib
 from decimal import Decimal as D
 
 import pytest
@@ -10,9 +9,9 @@ from chalicelib.trading.orders import CANCELLED, FILLED, LIQUIDITY, PENDING, Ord
 from chalicelib.trading.pairs import (INSUFFICIENT_MARGIN, INVERTED_SPREAD, MISSING_FIELDS, RepriceRequest, api_error,
                                       pair_incomplete, pair_not_pending, parse_reprice, plan_pair, plan_pair_cancel,
                                       plan_reprice, reprice_margin)
+from tests.helpers import spec_file
 
 BTC = SymbolSpec("BTCUSDT", 2, 5, D("0.0001"), 100)
-CONTRACT = pathlib.Path(__file__).resolve().parents[2].parent / "shared" / "spec" / "api-contract.md"
 
 
 def place(available="1400", qty="0.01", bid="70000", ask="70000.5", lev=1, pair_id="P1"):
@@ -38,10 +37,9 @@ def test_exact_guide_strings():
                         "message": pair_not_pending("x")[3]}
 
 
-@pytest.mark.skipif(not CONTRACT.exists(), reason="shared/spec not beside the repository")
 def test_strings_match_the_contract_table_byte_for_byte():
     table = {}
-    for line in CONTRACT.read_text(encoding="utf-8").splitlines():
+    for line in spec_file("api-contract.md").read_text(encoding="utf-8").splitlines():
         cells = [c.strip().strip("`") for c in line.split("|")]
         if len(cells) > 4 and cells[1] == "400" and cells[3].isupper():
             table[cells[3]] = cells[2]
@@ -162,9 +160,10 @@ def test_cancel_pair():
     assert api_err(plan_pair_cancel, account_id="x", pair_id="P", orders=[buy, sell]).code == "PAIR_NOT_PENDING"
 
 
-def test_thirty_concurrent_reprices_only_the_first_sees_pending_orders():
-    """Each reprice plans against what it read; the storage layer conditions on before == stored. Replaying the
-    plans in order on one store: exactly one applies, the others' `before` no longer matches."""
+def test_thirty_plans_from_one_read_carry_the_before_image_so_a_compare_and_swap_applies_only_one():
+    """Sequential, pure logic: thirty reprice plans made from the same read each carry the `before` image that the
+    storage layer conditions on. Replaying them in order through a compare-and-swap written here (standing in for
+    DynamoDB's condition): exactly one applies. The real concurrent race is in test_race_reprice.py."""
     stored = {o.order_id: o for o in old_pair()}
     plans = [reprice(list(stored.values()), available="1", new_pair_id=f"N{i}") for i in range(30)]
     applied = 0

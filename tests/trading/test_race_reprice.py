@@ -5,7 +5,7 @@ from decimal import Decimal as D
 from chalicelib.common.errors import ApiError
 from chalicelib.storage.models import Account
 from chalicelib.trading import service, store
-from tests.helpers import Api
+from tests.helpers import Api, run_together
 from tests.trading.conftest import SYM, assert_invariants
 
 N = 30
@@ -36,6 +36,7 @@ def test_30_concurrent_reprices_exactly_one_wins(ddb_client):
         t.start()
     for t in threads:
         t.join(60)
+    assert not [t for t in threads if t.is_alive()], "a reprice thread hung"
     wins = [r for r in results if r and r[0] == "ok"]
     losses = [r for r in results if r and r[0] == "err"]
     assert len(wins) == 1, results
@@ -55,10 +56,12 @@ def test_30_concurrent_reprices_exactly_one_wins(ddb_client):
 
 def test_concurrent_takers_reprices_cancels_and_a_check_keep_the_books_exact(ddb_client):
     """Traders hitting a maker's pairs while the maker reprices and cancels them and a matching check runs: every
-    liquidity order fills at most once, each pair ends once, and every invariant holds."""
+    liquidity order fills at most its quantity (counted from the fill log, maker and taker side), each pair ends
+    once, and every invariant holds. Every thread's outcome is collected: an exception or a hung thread fails."""
     import random
+    from collections import Counter, defaultdict
 
-    from chalicelib.trading.models import OrderItem
+    from chalicelib.trading.models import FillItem, OrderItem
     api = Api(ddb_client)
     admin = api.admin_token()
     mm_token, mm = api.register()
@@ -74,27 +77,26 @@ def test_concurrent_takers_reprices_cancels_and_a_check_keep_the_books_exact(ddb
                                    quantity=D("0.01"))["pairId"] for i in range(8)]
     live = list(pair_ids)
     lock = threading.Lock()
-    outcomes = []
-    barrier = threading.Barrier(len(traders) + 3)
 
     def trader(uid, seed):
         rng = random.Random(seed)
-        barrier.wait()
+        out = []
         for _ in range(4):
             try:
                 service.place_order(uid, symbol=SYM, side=rng.choice(["buy", "sell"]), type="market",
                                     quantity=D("0.015"), leverage=5)
-                outcomes.append("fill")
+                out.append("fill")
             except ApiError as e:
-                outcomes.append(e.code)
+                out.append(e.code)
+        return out
 
     def maker(seed):
         rng = random.Random(seed)
-        barrier.wait()
+        out = []
         for i in range(10):
             with lock:
                 if not live:
-                    return
+                    return out
                 pid = rng.choice(live)
             try:
                 if i % 4 == 3:
@@ -107,29 +109,47 @@ def test_concurrent_takers_reprices_cancels_and_a_check_keep_the_books_exact(ddb
                         if pid in live:
                             live.remove(pid)
                         live.append(new["pairId"])
-                outcomes.append("maker-ok")
+                out.append("maker-ok")
             except ApiError as e:
-                assert e.code == "PAIR_NOT_PENDING", e.code
+                assert e.code == "PAIR_NOT_PENDING", e.code  # raised in the main thread by run_together
                 with lock:
                     live.remove(pid) if pid in live else None
-                outcomes.append(e.code)
+                out.append(e.code)
+        return out
 
     def checker():
-        barrier.wait()
-        for _ in range(3):
-            service.run_matching_check(SYM)
+        return [service.run_matching_check(SYM) for _ in range(3)]
 
-    threads = [threading.Thread(target=trader, args=(u, n)) for n, u in enumerate(traders)]
-    threads += [threading.Thread(target=maker, args=(s,)) for s in (1, 2)] + [threading.Thread(target=checker)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(120)
-    taker = [o for o in outcomes if o not in ("maker-ok", "PAIR_NOT_PENDING")]
+    calls = [lambda u=u, n=n: trader(u, n) for n, u in enumerate(traders)]
+    calls += [lambda s=s: maker(s) for s in (1, 2)] + [checker]
+    results = run_together(calls, timeout=120)
+    taker = [o for out in results[:len(traders)] for o in out]
+    makers = results[len(traders):len(traders) + 2]
     # with a reference price every market order fills; under this much contention one may rarely answer 503 BUSY
-    assert len(taker) == 4 * len(traders) and set(taker) <= {"fill", "BUSY"} and taker.count("BUSY") <= 2, outcomes
-    for o in OrderItem.scan(OrderItem.pk.startswith("ORDER#")):
+    assert len(taker) == 4 * len(traders) and set(taker) <= {"fill", "BUSY"} and taker.count("BUSY") <= 2, results
+    assert all(out and set(out) <= {"maker-ok", "PAIR_NOT_PENDING"} for out in makers), makers
+    assert len(results[-1]) == 3  # the checker ran all its checks
+    orders = {o.order_id: o for o in OrderItem.scan(OrderItem.pk.startswith("ORDER#"))}
+    fills = list(FillItem.scan(FillItem.pk.startswith("FILLS#")))
+    # the fill log, counted per liquidity order from both sides of each trade
+    maker_side, taker_side, per_trade = defaultdict(D), defaultdict(D), Counter()
+    for f in fills:
+        if f.account_id == mm:
+            assert f.order_kind == "liquidity" and f.order_id in orders, (f.order_id, f.order_kind)
+            maker_side[f.order_id] += f.quantity
+            per_trade[f.trade_id] += 1
+        elif f.counterparty == "liquidity":
+            taker_side[f.counterparty_order_id] += f.quantity
+    assert all(n == 1 for n in per_trade.values()), [t for t, n in per_trade.items() if n > 1]  # no trade twice
+    assert maker_side == taker_side
+    assert maker_side, "no liquidity order was hit: the race did not happen"
+    for oid, qty in maker_side.items():
+        o = orders[oid]
+        assert o.kind == "liquidity" and qty == o.filled_quantity <= o.quantity, (oid, qty, o.filled_quantity)
+    for o in orders.values():
         assert 0 <= o.filled_quantity <= o.quantity
-        if o.kind == "liquidity" and o.status != "pending":
-            assert o.frozen_margin == 0 and not o.gsi1pk
-    assert_invariants()
+        if o.kind == "liquidity":
+            assert o.filled_quantity == maker_side.get(o.order_id, 0), o.order_id
+            if o.status != "pending":
+                assert o.frozen_margin == 0 and not o.gsi1pk
+    assert_invariants()  # also: each pair's status agrees with both its orders

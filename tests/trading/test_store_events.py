@@ -4,7 +4,6 @@ from decimal import Decimal as D
 
 from chalicelib.realtime import private
 from chalicelib.trading import events, store
-from chalicelib.trading.models import FillItem, OrderItem, PositionItem
 from tests.trading.conftest import SYM, assert_invariants
 
 
@@ -25,13 +24,28 @@ def test_matching_messages_run_one_check_per_symbol_not_before_its_slot(monkeypa
     assert ran == ["CCC", "BBB", "AAA"] and slept == [0.9]
 
 
-def test_a_failing_check_does_not_fail_the_batch(monkeypatch):
-    from chalicelib.trading import service
+def test_a_failing_check_does_not_fail_the_batch(monkeypatch, caplog):
+    """A check that raises is logged with its symbol; the batch's other checks still run and nothing is raised
+    (a raise would redeliver the whole batch)."""
+    import logging
 
-    def boom(symbol):
-        raise RuntimeError("x")
-    monkeypatch.setattr(service, "run_matching_check", boom)
-    events.on_matching_messages([Msg({"symbol": "AAA"})])  # logged, not raised
+    from chalicelib.trading import service
+    ran = []
+
+    def check(symbol):
+        ran.append(symbol)
+        if symbol == "AAA":
+            raise RuntimeError("x")
+        return service.CheckReport(symbol)
+    monkeypatch.setattr(service, "run_matching_check", check)
+    monkeypatch.setattr(events, "now_ms", lambda: 1_000_000)
+    with caplog.at_level(logging.INFO):
+        events.on_matching_messages([Msg({"symbol": "AAA", "at": 1}), Msg({"symbol": "BBB", "at": 2})])
+    assert ran == ["AAA", "BBB"]  # the failure did not stop the batch
+    failed = [r for r in caplog.records if r.getMessage() == "matching check failed"]
+    assert [(r.levelno, getattr(r, "symbol", None), r.exc_info[0]) for r in failed] == [
+        (logging.ERROR, "AAA", RuntimeError)]
+    assert [getattr(r, "symbol", None) for r in caplog.records if r.getMessage() == "matching check"] == ["BBB"]
 
 
 def test_queue_handler_and_sweep_fill_crossing_orders(world, monkeypatch):
@@ -86,43 +100,45 @@ def test_unrealized_pnl_and_broker_views(world):
     assert store.unrealized_pnl_for("nobody") == 0
 
 
-def _records(items):
-    """Main-table stream records (NEW_IMAGE) as Lambda delivers them, for items read back from the table."""
-    out = []
-    for item in items:
-        raw = item.serialize()
-        out.append({"eventName": "INSERT", "dynamodb": {"NewImage": raw}})
-    return out
-
-
-def test_stream_publishers_private_channels_trades_depth(world, monkeypatch):
+def test_stream_publishers_private_channels_trades_depth(world, moto_db, monkeypatch):
+    """The main table's own stream records (moto) of a pair and a fill, through the real publisher, to real
+    subscriptions (orders and positions of both owners); what leaves is captured at the broadcaster's
+    post_to_connection, and the handler's count is checked against it."""
     from chalicelib.marketdata import events as md_events
-    from chalicelib.realtime import store as rt
+    from chalicelib.realtime import broadcaster, handlers
+    from tests.marketdata.conftest import StreamPump
     mm, mm_id = world.account()
     tr, tr_id = world.account()
+    for token, who in ((mm, "mm"), (tr, "tr")):
+        handlers.on_connect(f"c-{who}")
+        assert handlers.handle(f"c-{who}", json.dumps({"type": "auth", "token": token}))["type"] != "error"
+        for channel in ("orders", "positions"):
+            r = handlers.handle(f"c-{who}", json.dumps({"type": "subscribe", "channel": channel}))
+            assert r["type"] == "subscribed", r
+    main_stream = StreamPump(moto_db, "main")
     world.push(70000)
     world.pair(mm, 69990, 70010)
     world.order(tr, "buy", "0.02")  # one fill against the ask, one against the house
+    records = main_stream.read()
+    assert records and all(r["dynamodb"].get("NewImage") for r in records if r["eventName"] != "REMOVE")
     sent, trades, depth, volume = [], [], [], []
-    monkeypatch.setattr(rt, "subscribers", lambda topic: [f"conn-{topic}"])
-    monkeypatch.setattr(private.broadcaster, "send_many", lambda conns, msg: sent.append((conns, msg)) or 1)
+    monkeypatch.setattr(broadcaster, "send", lambda cid, data: sent.append((cid, json.loads(data))) or True)
     monkeypatch.setattr(md_events, "publish_trade", lambda s, t: trades.append(t))
     monkeypatch.setattr(md_events, "notify_depth", lambda s: depth.append(s))
     monkeypatch.setattr(md_events, "record_trade_volume", lambda s, q, ts: volume.append(q))
-    items = list(OrderItem.scan(OrderItem.pk.startswith("ORDER#"))) + \
-        list(PositionItem.scan(PositionItem.pk.startswith("POS#"))) + \
-        list(FillItem.scan(FillItem.pk.startswith("FILLS#")))
-    private.on_main_records(_records(items))
+    assert private.on_main_records(records) == len(sent)
     by_channel = {}
-    for conns, msg in sent:
-        by_channel.setdefault(msg["type"], []).append((conns[0], msg["data"]))
+    for cid, msg in sent:
+        by_channel.setdefault(msg["type"], []).append((cid, msg["data"]))
     orders = by_channel["orders"]
-    assert {c for c, _ in orders} == {f"conn-orders#{mm_id}", f"conn-orders#{tr_id}"} and len(orders) == 3
+    # the latest image of each order once: the maker's two liquidity orders and the trader's order
+    assert sorted(c for c, _ in orders) == ["c-mm", "c-mm", "c-tr"]
     assert all(set(d) >= {"orderId", "status", "filledQuantity"} for _, d in orders)
+    assert len({d["orderId"] for _, d in orders}) == 3
     positions = dict(by_channel["positions"])
-    assert positions[f"conn-positions#{tr_id}"]["side"] == "long"
-    assert positions[f"conn-positions#{mm_id}"]["side"] == "short"
-    assert D(str(positions[f"conn-positions#{tr_id}"]["markPrice"])) == 70000
+    assert positions["c-tr"]["side"] == "long"
+    assert positions["c-mm"]["side"] == "short"
+    assert D(str(positions["c-tr"]["markPrice"])) == 70000
     # each trade once (the taker's fills), with the candles' volume
     assert sorted(t["price"] for t in trades) == [D("70000"), D("70010")] and sorted(volume) == [D("0.01")] * 2
     assert all(set(t) == {"tradeId", "symbol", "price", "quantity", "side", "liquidation", "ts"} for t in trades)
