@@ -18,12 +18,14 @@ from chalicelib.common.logging import logger
 from chalicelib.marketdata.routes import bp as marketdata_bp
 from chalicelib.realtime import handlers as ws
 from chalicelib.trading.routes import bp as trading_bp
+from chalicelib.withdrawals import settings as withdrawal_settings
+from chalicelib.withdrawals.api import bp as withdrawals_bp
 
 app = Chalice(app_name="sim-trading")
 app.experimental_feature_flags.update(["WEBSOCKETS"])
 app.websocket_api.session = boto3.session.Session()
 
-for bp in (auth_bp, accounts_bp, admin_bp, marketdata_bp, trading_bp, broker_bp):
+for bp in (auth_bp, accounts_bp, admin_bp, marketdata_bp, trading_bp, broker_bp, withdrawals_bp):
     app.register_blueprint(bp)
 
 
@@ -103,6 +105,21 @@ def webhook_sweep(event):
     """Recovers webhook deliveries whose queue message was lost or whose dispatch failed."""
     from chalicelib.broker import webhooks
     webhooks.sweep()
+
+
+@app.schedule(withdrawal_settings.timer_rate())
+def withdrawal_timers(event):
+    """Withdrawals: a lock with no matching payment after 24 h back to pending; pending past its cooling period
+    to processing (the platform's payout queue)."""
+    from chalicelib.withdrawals import flows
+    flows.run_timers()
+
+
+@app.schedule(withdrawal_settings.poll_rate())
+def chain_poller(event):
+    """Reads USDC Transfer logs and settles matching P2P OTC locks. The only Lambda that imports web3."""
+    from chalicelib.withdrawals import poller
+    poller.poll()
 
 
 def _bootstrap():

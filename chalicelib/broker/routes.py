@@ -25,6 +25,7 @@ from chalicelib.common.schemas import Body, PositiveDecimal, Str
 from chalicelib.ledger import logic as ledger
 from chalicelib.ledger.store import ConditionFailed, InsufficientFunds, Tx
 from chalicelib.storage.models import Account
+from chalicelib.withdrawals import flows as wd_flows
 from chalicelib.withdrawals import logic as wd_logic
 from chalicelib.withdrawals import store as wd_store
 
@@ -448,27 +449,16 @@ def withdraw(req, client_id):
     except ValueError as e:
         raise bad_request(str(e), "INVALID_WALLET") from None
     acting = None if req.principal.is_admin else _caller(req.principal)
-    tx = Tx()
-    w = wd_store.new_request(client, amount, wallet, requested_by=req.principal.user_id, now=tx.now)
-    if w.net_amount <= 0:
-        raise bad_request("amount does not cover the withdrawal fee", "INVALID_AMOUNT")
-    wd_store.stage(tx, w)
-    t = store.new_transfer("withdraw", acting, req.principal.user_id, client, amount, status=w.status,
-                           txn_id=tx.txn_id, withdrawal_id=w.withdrawal_id, now=tx.now)
-    tx.put(t, condition=store.Transfer.pk.does_not_exist(), tag="transfer")
-    ev = events.prepare("withdrawal.created", client, {
-        "withdrawal_id": w.withdrawal_id, "user_id": store.external_id(client), "account_id": client.user_id,
-        "broker_id": client.parent_broker_id, "requested_by": req.principal.user_id, "status": w.status,
-        "amount": w.amount, "fee": w.fee, "net_amount": w.net_amount, "currency": "DCT",
-        "wallet_address": w.wallet_address, "cooling_ends_at": logic.iso(w.cooling_ends_at),
-        "created_at": logic.iso(w.created_at)}, now=tx.now)
-    ev.stage(tx)
-    try:
-        store.commit_with_retry(tx)
-    except InsufficientFunds:
-        raise insufficient_balance() from None
-    ev.dispatch()
-    return 201, {**_withdrawal_view(w, client), "transfer_id": t.transfer_id}
+    staged = {}
+
+    def transfer_record(tx, w):  # the v1 transfer record, in the withdrawal's own transaction
+        t = store.new_transfer("withdraw", acting, req.principal.user_id, client, amount, status=w.status,
+                               txn_id=tx.txn_id, withdrawal_id=w.withdrawal_id, now=tx.now)
+        tx.put(t, condition=store.Transfer.pk.does_not_exist(), tag="transfer")
+        staged["t"] = t
+
+    w = wd_flows.request(client, amount, wallet, requested_by=req.principal.user_id, extra=transfer_record)
+    return 201, {**_withdrawal_view(w, client), "transfer_id": staged["t"].transfer_id}
 
 
 @route(bp, f"{V1}/transfer/history", ["GET"], auth=keys.api_key(S.TRANSFER_HISTORY), query=HistoryQuery)
@@ -494,9 +484,10 @@ def get_withdrawal(req, withdrawal_id):
     p = req.principal
     if p.is_admin or p.user_id in (w.ancestors or []):
         return _withdrawal_view(w, accounts.get(w.user_id))
+    if p.user_id in (w.locked_by, w.settled_by):  # the lock holder, or the broker that settled it
+        return wd_logic.locker_view(w)
     if wd_logic.in_cooling(w, now_ms()):  # in the OTC pool: every broker may see it, without identity or wallet
         return wd_logic.pool_view(w)
-    # TODO(withdrawals issue): the broker holding the lock (or that settled it) may read it too.
     raise not_found("withdrawal")
 
 
@@ -506,18 +497,12 @@ def pending_withdrawals(req):
     return {"withdrawals": [wd_logic.pool_view(w) for w in items], "next_cursor": nxt}
 
 
-def _not_yet():
-    return ApiError(501, "NOT_IMPLEMENTED", "withdrawal lock/unlock (P2P OTC) is not available yet",
-                    "Owned by the withdrawals issue; for now only the API key and its scope are checked")
-
-
-# Lock / unlock belong to the withdrawals (P2P OTC) issue. They are registered here only so that the key and scope
-# checks and a clear 501 exist; that issue replaces these two views (and get_withdrawal's lock-holder rule).
 @route(bp, V1 + "/withdrawal/{withdrawal_id}/lock", ["POST"], auth=keys.api_key(S.WITHDRAWAL_LOCK))
 def lock_withdrawal(req, withdrawal_id):
-    raise _not_yet()
+    """P2P OTC: first come, first served (one conditional write). Answer: where to send how much USDC."""
+    return wd_flows.lock(_caller(req.principal), withdrawal_id)
 
 
 @route(bp, V1 + "/withdrawal/{withdrawal_id}/unlock", ["POST"], auth=keys.api_key(S.WITHDRAWAL_UNLOCK))
 def unlock_withdrawal(req, withdrawal_id):
-    raise _not_yet()
+    return wd_flows.unlock(_caller(req.principal).user_id, withdrawal_id)
