@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // A minimal ERC-20 with 6 decimals, standing in for USDC on the development chain and in the tests.
-// The deployer may mint (to fund demo wallets); everything else is plain ERC-20.
+// The deployer may mint (to fund demo wallets); batchTransfer is a multi-send; everything else is plain ERC-20.
 // Rebuild the ABI and bytecode beside it with `make contracts` (npm solc, solcjs).
 pragma solidity ^0.8.20;
 
@@ -32,6 +32,15 @@ contract TestUSDC {
 
     function transfer(address to, uint256 value) external returns (bool) {
         _move(msg.sender, to, value);
+        return true;
+    }
+
+    /// Several transfers in ONE transaction (a multi-send): one transaction hash, several Transfer logs.
+    function batchTransfer(address[] calldata to, uint256[] calldata values) external returns (bool) {
+        require(to.length == values.length, "lengths");
+        for (uint256 i = 0; i < to.length; i++) {
+            _move(msg.sender, to[i], values[i]);
+        }
         return true;
     }
 
