@@ -48,7 +48,7 @@ def not_locker() -> ApiError:
 
 def wrong_state(w, action: str) -> ApiError:
     return ApiError(409, "INVALID_WITHDRAWAL_STATE", f"withdrawal is {w.status}: cannot {action}",
-                    status=w.status)
+                    withdrawalStatus=w.status)
 
 
 # --- webhook events ----------------------------------------------------------------------------------------
@@ -199,6 +199,8 @@ def lock(broker, withdrawal_id: str) -> dict:
         raise already_locked()
     if refusal.reason == "already_locked":
         raise already_locked()
+    if refusal.reason == "cancelled":
+        raise wrong_state(w, "lock")
     raise cooling_ended()
 
 

@@ -34,7 +34,7 @@ LOCK_TIMEOUT_HOURS = 24
 @dataclass(frozen=True)
 class Refusal:
     """Why a transition may not happen: a stable reason the adapters map to the contract's errors."""
-    reason: str  # not_found_state | already_locked | cooling_ended | cooling_not_ended | not_locker | lock_not_expired
+    reason: str  # wrong_state | cancelled | already_locked | cooling_ended | cooling_not_ended | not_locker | lock_not_expired
 
 
 def source(transition: str) -> str:
@@ -56,6 +56,8 @@ def check(transition: str, w, now: int, actor: str | None = None) -> Refusal | N
     if transition == LOCK:
         if status == BROKER_LOCKED or status == BROKER_COMPLETED:
             return Refusal("already_locked")
+        if status == CANCELLED:
+            return Refusal("cancelled")
         if status != PENDING or w.cooling_ends_at <= now:
             return Refusal("cooling_ended")  # processing/completed, or pending past its cooling: the platform's
         return None
