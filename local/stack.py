@@ -226,7 +226,9 @@ class Stack:
         self.env.update({"CHAIN_RPC_URL": self.chain_node.url, "USDC_CONTRACT_ADDRESS": self.chain_info["usdc"],
                          "CHAIN_CONFIRMATIONS": os.environ.get("CHAIN_CONFIRMATIONS", "0"),
                          "CHAIN_POLL_SECONDS": os.environ.get("CHAIN_POLL_SECONDS", "5"),
-                         "CHAIN_START_BLOCK": "0"})
+                         "CHAIN_START_BLOCK": "0",
+                         # hardhat stamps blocks ~3 s behind the wall clock (measured): allow 10 s
+                         "CHAIN_TIME_SKEW_SECONDS": os.environ.get("CHAIN_TIME_SKEW_SECONDS", "10")})
         os.environ.update(self.env)
 
     def _bind_demo_wallets(self):

@@ -42,7 +42,7 @@ def poll(w3=None, token: str | None = None, confirmations: int | None = None) ->
     settled = 0
     if logs and locks:
         logs = chain.with_times(w3, logs, verify.candidates(logs, locks))
-        for m in verify.match(logs, locks, token, head, depth):
+        for m in verify.match(logs, locks, token, head, depth, skew_s=settings.time_skew_seconds()):
             if flows.settle(m.lock, m.log):
                 settled += 1
     if spans:

@@ -12,6 +12,7 @@ and by the local stack). Every one has a default that is right for AWS except th
   CHAIN_MAX_BLOCK_RANGE        2000     blocks per eth_getLogs call (public RPCs cap ranges)
   CHAIN_MAX_RANGES             20       eth_getLogs calls per poll (the rest waits for the next poll)
   CHAIN_START_BLOCK                     first block when no cursor is stored (default: the last range only)
+  CHAIN_TIME_SKEW_SECONDS      0        a block stamped this many seconds before the lock still counts
 """
 from decimal import Decimal
 
@@ -74,3 +75,7 @@ def max_ranges() -> int:
 def start_block() -> int | None:
     v = config.env("CHAIN_START_BLOCK", "")
     return int(v) if v else None
+
+
+def time_skew_seconds() -> int:
+    return max(0, _int("CHAIN_TIME_SKEW_SECONDS", 0))

@@ -11,7 +11,9 @@ feeds them, with the locked withdrawals (`LockFacts`), to `match`. A log settles
   R5 from       `from` is the locking broker's bound wallet (the one it had when it locked)
   R6 to         `to` is the user's withdrawal wallet
   R7 amount     value / 10**6 >= netAmount x 0.99 (USDC has 6 decimals; exact Decimal arithmetic)
-  R8 time       block time >= lock time (seconds: block timestamps have one-second resolution)
+  R8 time       block time >= lock time (seconds: block timestamps have one-second resolution), less an optional
+                clock-skew allowance `skew_s` (CHAIN_TIME_SKEW_SECONDS, 0 by default; the local hardhat node
+                stamps blocks a few seconds behind the wall clock, so the local stack allows 10 s)
   R9 unused     the transaction hash has settled nothing before. Within one batch `match` uses a transaction once;
                 across batches storage enforces it with a conditional write on a claim item per hash.
 """
@@ -86,7 +88,7 @@ def log_failures(log: TransferLog, token: str, head_block: int, confirmations: i
     return out
 
 
-def lock_failures(log: TransferLog, lock: LockFacts) -> list[str]:
+def lock_failures(log: TransferLog, lock: LockFacts, skew_s: int = 0) -> list[str]:
     """The rules about the log against one lock (R5-R8) that it breaks."""
     out = []
     if norm(log.sender) != norm(lock.broker_wallet):
@@ -95,7 +97,7 @@ def lock_failures(log: TransferLog, lock: LockFacts) -> list[str]:
         out.append("to")
     if log.amount < min_amount(lock.net_amount):
         out.append("amount")
-    if log.block_time is None or log.block_time < lock.locked_at // 1000:
+    if log.block_time is None or log.block_time < lock.locked_at // 1000 - skew_s:
         out.append("time")
     return out
 
@@ -112,7 +114,8 @@ class Match:
     lock: LockFacts
 
 
-def match(logs, locks, token: str, head_block: int, confirmations: int, used_tx=frozenset()) -> list[Match]:
+def match(logs, locks, token: str, head_block: int, confirmations: int, used_tx=frozenset(),
+          skew_s: int = 0) -> list[Match]:
     """Pair logs with locks: every rule holds, each transaction and each withdrawal at most once. Logs are taken in
     chain order; a lock takes the first log that fits it (locks oldest first for a log that fits several)."""
     used = set(h.lower() for h in used_tx)
@@ -123,7 +126,7 @@ def match(logs, locks, token: str, head_block: int, confirmations: int, used_tx=
         if log_failures(lg, token, head_block, confirmations) or lg.tx_hash.lower() in used:
             continue
         for lk in ordered_locks:
-            if lk.withdrawal_id in done or lock_failures(lg, lk):
+            if lk.withdrawal_id in done or lock_failures(lg, lk, skew_s):
                 continue
             out.append(Match(lg, lk))
             used.add(lg.tx_hash.lower())
@@ -133,9 +136,9 @@ def match(logs, locks, token: str, head_block: int, confirmations: int, used_tx=
 
 
 def explain(log: TransferLog, lock: LockFacts, token: str, head_block: int, confirmations: int,
-            used_tx=frozenset()) -> list[str]:
+            used_tx=frozenset(), skew_s: int = 0) -> list[str]:
     """Every rule `log` breaks for `lock` (empty: it settles it). For logs and tests."""
-    out = log_failures(log, token, head_block, confirmations) + lock_failures(log, lock)
+    out = log_failures(log, token, head_block, confirmations) + lock_failures(log, lock, skew_s)
     if log.tx_hash.lower() in {h.lower() for h in used_tx}:
         out.append("unused")
     return out

@@ -71,6 +71,13 @@ def test_block_time_same_second_as_the_lock_counts():
     assert verify.explain(replace(GOOD, block_time=None), LOCK, TOKEN, HEAD, DEPTH) == ["time"]
 
 
+def test_clock_skew_allowance():
+    early = replace(GOOD, block_time=999_990)  # 10 s before the lock's second
+    assert verify.explain(early, LOCK, TOKEN, HEAD, DEPTH) == ["time"]
+    assert verify.explain(early, LOCK, TOKEN, HEAD, DEPTH, skew_s=10) == []
+    assert verify.explain(replace(GOOD, block_time=999_989), LOCK, TOKEN, HEAD, DEPTH, skew_s=10) == ["time"]
+
+
 def test_addresses_compare_case_insensitively():
     log = replace(GOOD, sender=BROKER.upper().replace("0X", "0x"), address=TOKEN.upper().replace("0X", "0x"))
     assert verify.explain(log, LOCK, TOKEN, HEAD, DEPTH) == []
