@@ -167,6 +167,10 @@ def cancel(user_id: str, withdrawal_id: str):
     return wd_store.apply(w, states.CANCELLED, tx.now, fields)
 
 
+def _hours(h: float):
+    return int(h) if float(h).is_integer() else h
+
+
 # --- broker: wallet, lock, unlock --------------------------------------------------------------------------
 
 def lock(broker, withdrawal_id: str) -> dict:
@@ -192,7 +196,7 @@ def lock(broker, withdrawal_id: str) -> dict:
         _dispatch(evs)
         return {"ok": True, "status": states.BROKER_LOCKED, "id": w2.withdrawal_id,
                 "withdrawalId": w2.withdrawal_id, "userWalletAddress": w2.wallet_address,
-                "amount": w2.net_amount, "currency": "USDC", "timeoutHours": settings.lock_hours(),
+                "amount": w2.net_amount, "currency": "USDC", "timeoutHours": _hours(settings.lock_hours()),
                 "lockedAt": w2.locked_at, "lockExpiresAt": w2.lock_expires_at,
                 "brokerWalletAddress": w2.broker_wallet}
     else:
