@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PORT ?= 3001
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: run test install node-deps package ledger-check bench smoke clean
+.PHONY: run test install node-deps contracts package ledger-check bench smoke clean
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -21,6 +21,11 @@ node_modules/.installed: package.json
 	touch $@
 
 node-deps: node_modules/.installed
+
+# The development chain's USDC (contracts/TestUSDC.sol): ABI and bytecode rebuilt with the npm solc compiler (solcjs)
+# into contracts/build/, which is committed (tests and `make run` need no compiler).
+contracts: node-deps
+	contracts/build.sh
 
 run: install node-deps
 	PORT=$(PORT) $(BIN)/python -m local.stack

@@ -19,6 +19,7 @@ from chalicelib.marketdata.routes import bp as marketdata_bp
 from chalicelib.realtime import handlers as ws
 from chalicelib.trading.routes import bp as trading_bp
 from chalicelib.withdrawals.routes import bp as withdrawals_bp
+from chalicelib.withdrawals import settings as withdrawal_settings
 
 settings.check_required(logger.error)  # a setting required in AWS and missing: fail the cold start, one clear log line
 app = Chalice(app_name="sim-trading")
@@ -106,6 +107,21 @@ def webhook_sweep(event):
     """Recovers webhook deliveries whose queue message was lost or whose dispatch failed."""
     from chalicelib.broker import webhooks
     webhooks.sweep()
+
+
+@app.schedule(withdrawal_settings.timer_rate())
+def withdrawal_timers(event):
+    """Withdrawals: a lock with no matching payment after 24 h back to pending; pending past its cooling period
+    to processing (the platform's payout queue)."""
+    from chalicelib.withdrawals import flows
+    flows.run_timers()
+
+
+@app.schedule(withdrawal_settings.poll_rate())
+def chain_poller(event):
+    """Reads USDC Transfer logs and settles matching P2P OTC locks. The only Lambda that imports web3."""
+    from chalicelib.withdrawals import poller
+    poller.poll()
 
 
 def _bootstrap():

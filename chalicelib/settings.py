@@ -58,6 +58,22 @@ class Settings(BaseModel):
                                          description="fee as a fraction of the amount")
     withdrawal_cooling_seconds: Decimal = Field(Decimal(300), alias="WITHDRAWAL_COOLING_SECONDS",
                                                 description="time a request stays in the OTC pool")
+    withdrawal_lock_hours: Decimal = Field(Decimal(24), alias="WITHDRAWAL_LOCK_HOURS",
+                                           description="a lock with no matching payment is released after this")
+    withdrawal_timer_rate: str = Field("rate(1 minute)", alias="WITHDRAWAL_TIMER_RATE",
+                                       description="schedule of the withdrawal timers (cooling, lock release)")
+    # --- chain (the poller Lambda only) ---
+    chain_poll_seconds: int = Field(1800, alias="CHAIN_POLL_SECONDS", description="chain poller's schedule")
+    chain_rpc_url: str = Field("", alias="CHAIN_RPC_URL", description="JSON-RPC endpoint (empty: poller idle)")
+    usdc_contract_address: str = Field("", alias="USDC_CONTRACT_ADDRESS",
+                                       description="the USDC ERC-20 whose Transfer logs settle withdrawals")
+    chain_confirmations: int = Field(12, alias="CHAIN_CONFIRMATIONS", description="blocks on top before a log counts")
+    chain_max_block_range: int = Field(2000, alias="CHAIN_MAX_BLOCK_RANGE", description="blocks per eth_getLogs")
+    chain_max_ranges: int = Field(20, alias="CHAIN_MAX_RANGES", description="eth_getLogs calls per poll")
+    chain_start_block: int | None = Field(None, alias="CHAIN_START_BLOCK",
+                                          description="first block when no cursor is stored")
+    chain_time_skew_seconds: int = Field(0, alias="CHAIN_TIME_SKEW_SECONDS",
+                                         description="a block stamped this much before the lock still counts (local)")
     # --- webhooks ---
     webhook_retry_delays: str = Field("", alias="WEBHOOK_RETRY_DELAYS",
                                       description="comma-separated retry delays in seconds (empty: the built-in)")

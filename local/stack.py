@@ -8,6 +8,9 @@
    (local/gateway.py).
 3. EventBridge schedules and the DynamoDB Streams / SQS event source mappings (local/lambdas.py).
 4. Demo data seeded through the public API, written to CREDS_PATH, and a demo price feed (local/seed.py).
+5. A development chain (`make run`: CHAIN=on, the default when hardhat is installed): a hardhat 2 node on
+   127.0.0.1:CHAIN_PORT (8547), the TestUSDC token deployed, the demo broker's and trader's wallets funded and
+   bound, the chain poller every CHAIN_POLL_SECONDS (5) with CHAIN_CONFIRMATIONS (0) (local/chain.py).
 
 Stack(...) gives tests and benchmarks the same thing in-process: start() / stop(). The app and the AWS
 environment variables are process-wide, so run one Stack per process (or run this module as a subprocess).
@@ -89,7 +92,8 @@ class Stack:
 
     def __init__(self, port: int | None = None, db: str | None = None, seed: bool | None = None,
                  feed: bool = False, app_module: str | None = None, creds_path: str | None = None,
-                 info_path: str | None = None, schedule_scale: float | None = None, concurrency: int | None = None):
+                 info_path: str | None = None, schedule_scale: float | None = None, concurrency: int | None = None,
+                 chain: bool = False, chain_port: int | None = None):
         env = os.environ.get
         self.port = int(env("PORT", "3001")) if port is None else port  # 0: any free port
         self.db = db or env("DB", "moto")
@@ -102,6 +106,11 @@ class Stack:
         self.info_path = info_path or env("STACK_INFO_PATH", DEFAULT_INFO)
         self.schedule_scale = float(env("SCHEDULE_SCALE", "1")) if schedule_scale is None else schedule_scale
         self.concurrency = concurrency or int(env("LAMBDA_CONCURRENCY", "32"))
+        from local import chain as devchain
+        self.chain_on = chain  # `make run` turns it on (CHAIN=off to skip); tests ask for it with chain_port=0
+        self.chain_port = int(env("CHAIN_PORT", str(devchain.DEFAULT_PORT))) if chain_port is None else chain_port
+        self.chain_node = None
+        self.chain_info: dict | None = None
         self.engines: list[engines.Engine] = []
         self.env: dict[str, str] = {}
         self.stop_event = threading.Event()
@@ -155,6 +164,8 @@ class Stack:
                 table = self.client("dynamodb").describe_table(TableName=spec["create"]["TableName"])["Table"]
                 self.env[f"{logical.upper()}_STREAM_ARN"] = table["LatestStreamArn"]
         os.environ.update(self.env)
+        if self.chain_on:
+            self._start_chain()
 
         self.app = load_app(self.app_module, self.env["WS_MANAGEMENT_ENDPOINT"])
         invoker = lambdas.Invoker(self.app)
@@ -207,6 +218,32 @@ class Stack:
         }
         os.environ.update(self.env)
 
+    def _start_chain(self):
+        """Before the app is imported: its chain poller's schedule and settings come from the environment."""
+        from local import chain as devchain
+        self.chain_node = devchain.HardhatNode(self.chain_port).start()
+        self.chain_info = devchain.setup(self.chain_node.url)
+        self.env.update({"CHAIN_RPC_URL": self.chain_node.url, "USDC_CONTRACT_ADDRESS": self.chain_info["usdc"],
+                         "CHAIN_CONFIRMATIONS": os.environ.get("CHAIN_CONFIRMATIONS", "0"),
+                         "CHAIN_POLL_SECONDS": os.environ.get("CHAIN_POLL_SECONDS", "5"),
+                         "CHAIN_START_BLOCK": "0",
+                         # hardhat stamps blocks ~3 s behind the wall clock (measured): allow 10 s
+                         "CHAIN_TIME_SKEW_SECONDS": os.environ.get("CHAIN_TIME_SKEW_SECONDS", "10")})
+        os.environ.update(self.env)
+
+    def _bind_demo_wallets(self):
+        """The demo broker's wallet (the `from` of its OTC payments) and the demo trader's (where it is paid)."""
+        import requests
+        c, info = self.credentials, self.chain_info
+        for path, token, wallet in (("/api/broker/wallet", c["broker"]["token"], info["brokerWallet"]),
+                                    ("/api/accounts/me/wallet", c["trader"]["token"], info["traderWallet"])):
+            r = requests.put(self.base_url + path, json={"walletAddress": wallet}, timeout=10,
+                             headers={"Authorization": f"Bearer {token}"})
+            if r.status_code != 200:
+                log.error("binding %s failed: %s %s", wallet, r.status_code, r.text[:200])
+        c["chain"] = info
+        c["broker"]["walletAddress"], c["trader"]["walletAddress"] = info["brokerWallet"], info["traderWallet"]
+
     def client(self, service: str):
         endpoint = self.env["SQS_ENDPOINT"] if service == "sqs" else self.env["DYNAMODB_ENDPOINT"]
         return boto3.session.Session().client(service, endpoint_url=endpoint,
@@ -234,6 +271,8 @@ class Stack:
         except Exception as e:
             log.error("seeding the demo data failed: %s", e)
             return
+        if self.chain_info:
+            self._bind_demo_wallets()
         _write_json(self.creds_path, self.credentials)
         c = self.credentials
         lines = [f"demo credentials ({self.creds_path}):"]
@@ -241,6 +280,12 @@ class Stack:
             lines.append(f"  {who:<12} {c[who]['username']} / {c[who]['password']}")
         lines.append(f"  broker uid   {c['broker']['brokerUid']}  tenant {c['broker']['tenantCode']}")
         lines.append(f"  broker key   {c['broker']['apiKey'] or '(none: POST /api/broker/api-keys failed)'}")
+        if self.chain_info:
+            i = self.chain_info
+            lines.append(f"  chain        {i['rpcUrl']} (hardhat, chainId {i['chainId']}), USDC {i['usdc']}")
+            lines.append(f"  wallets      broker {i['brokerWallet']} ({i['brokerFunds']} USDC), "
+                         f"trader {i['traderWallet']} ({i['traderFunds']} USDC), bound")
+            lines.append("  pay          .venv/bin/python -m local.chain pay --to <userWalletAddress> --amount <amount>")
         log.info("\n".join(lines))
 
     # --- stop ----------------------------------------------------------------------------------------
@@ -263,6 +308,9 @@ class Stack:
             self._pool.shutdown(wait=True, cancel_futures=True)
         for engine in reversed(self.engines):
             engine.stop()
+        if self.chain_node is not None:
+            self.chain_node.stop()
+            self.chain_node = None
         self.engines = []
         if (_read_json(self.info_path) or {}).get("pid") == os.getpid():
             os.remove(self.info_path)
@@ -279,7 +327,8 @@ def main():
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    stack = Stack(feed=_flag("FEED", True))
+    from local import chain as devchain
+    stack = Stack(feed=_flag("FEED", True), chain=_flag("CHAIN", os.path.exists(devchain.HARDHAT)))
     try:
         stack.start()
     except RuntimeError as e:

@@ -1,7 +1,19 @@
-"""HTTP endpoints of withdrawals (Blueprint registered by app.py): the Broker API v1 withdrawal endpoints.
-Thin: validate, call chalicelib.withdrawals.service, shape the answer.
+"""HTTP endpoints of withdrawals (Blueprint registered by app.py): the Broker API v1 withdrawal endpoints
+(withdraw for a client, the OTC pool, lock, unlock; orchestration in service.py), a user's own withdrawals, the
+broker's bound wallet and the platform's payout queue (the life cycle in flows.py). Thin: validate, call, shape.
 """
+from typing import Literal
+
 from chalice import Blueprint
+from pydantic import Field
+
+from chalicelib.accounts import store as accounts
+from chalicelib.accounts.logic import validate_wallet
+from chalicelib.auth import guards
+from chalicelib.common.errors import bad_request, not_found
+from chalicelib.common.schemas import Body, PageQuery, PositiveDecimal, Str
+from chalicelib.withdrawals import flows, logic, states
+from chalicelib.withdrawals import store as wd_store
 
 from chalicelib.broker import keys
 from chalicelib.broker import scopes as S
@@ -34,13 +46,101 @@ def pending_withdrawals(req):
     return service.pending(req.query.limit, req.query.cursor)
 
 
-# Lock / unlock belong to the withdrawals (P2P OTC) issue. They are registered here only so that the key and scope
-# checks and a clear 501 exist; that issue replaces these two views (and service.visible's lock-holder rule).
 @route(bp, V1 + "/withdrawal/{withdrawal_id}/lock", ["POST"], auth=keys.api_key(S.WITHDRAWAL_LOCK))
 def lock_withdrawal(req, withdrawal_id):
-    raise service.not_yet()
+    return service.lock(req.principal, withdrawal_id)
 
 
 @route(bp, V1 + "/withdrawal/{withdrawal_id}/unlock", ["POST"], auth=keys.api_key(S.WITHDRAWAL_UNLOCK))
 def unlock_withdrawal(req, withdrawal_id):
-    raise service.not_yet()
+    return service.unlock(req.principal, withdrawal_id)
+
+
+class AdminQuery(PageQuery):
+    status: Literal["pending", "broker_locked", "broker_completed", "processing", "completed", "cancelled"] = \
+        states.PROCESSING
+
+
+class WithdrawalBody(Body):
+    amount: PositiveDecimal
+    walletAddress: Str | None = Field(default=None, max_length=64)
+
+
+class WalletBody(Body):
+    walletAddress: Str = Field(max_length=64)
+
+
+class CompleteBody(Body):
+    txHash: Str = Field(min_length=1, max_length=128)
+
+
+def _wallet(value: str) -> str:
+    try:
+        return validate_wallet(value)
+    except ValueError as e:
+        raise bad_request(str(e), "INVALID_WALLET") from None
+
+
+def _amount(amount):
+    if amount.as_tuple().exponent < -6:
+        raise bad_request("amount has more than 6 decimals (USDC)", "INVALID_AMOUNT")
+    return amount
+
+
+# --- the user's own withdrawals ------------------------------------------------------------------------------
+
+@route(bp, "/api/withdrawals", ["POST"], auth=guards.any_user, body=WithdrawalBody, idempotent=True, status=201)
+def create_withdrawal(req):
+    acct = accounts.get(req.principal.user_id, consistent=True)
+    if acct is None:
+        raise not_found("account")
+    wallet = req.body.walletAddress or acct.wallet_address
+    if not wallet:
+        raise bad_request("walletAddress is required: no wallet is bound to the account", "WALLET_REQUIRED")
+    w = flows.request(acct, _amount(req.body.amount), _wallet(wallet), requested_by=acct.user_id)
+    return 201, logic.view(w)
+
+
+@route(bp, "/api/withdrawals", ["GET"], auth=guards.any_user, query=PageQuery)
+def list_withdrawals(req):
+    items, nxt = wd_store.for_user(req.principal.user_id, req.query.limit, req.query.cursor)
+    return {"withdrawals": [logic.view(w) for w in items], "nextCursor": nxt}
+
+
+@route(bp, "/api/withdrawals/{withdrawal_id}", ["GET"], auth=guards.any_user)
+def get_own_withdrawal(req, withdrawal_id):
+    return logic.view(flows.own(req.principal.user_id, withdrawal_id))
+
+
+@route(bp, "/api/withdrawals/{withdrawal_id}/cancel", ["POST"], auth=guards.any_user)
+def cancel_withdrawal(req, withdrawal_id):
+    return {"ok": True, **logic.view(flows.cancel(req.principal.user_id, withdrawal_id))}
+
+
+# --- the broker's bound wallet (the `from` of chain verification) -------------------------------------------
+
+@route(bp, "/api/broker/wallet", ["PUT"], auth=guards.broker_or_admin, body=WalletBody)
+def bind_wallet(req):
+    acct = accounts.set_wallet(req.principal.user_id, _wallet(req.body.walletAddress))
+    return {"ok": True, "userId": acct.user_id, "walletAddress": acct.wallet_address}
+
+
+@route(bp, "/api/broker/wallet", ["GET"], auth=guards.broker_or_admin)
+def get_wallet(req):
+    acct = accounts.get(req.principal.user_id, consistent=True)
+    return {"userId": req.principal.user_id, "walletAddress": acct.wallet_address if acct else None}
+
+
+# --- the platform's payout queue ----------------------------------------------------------------------------
+
+@route(bp, "/api/admin/withdrawals", ["GET"], auth=guards.admin_only, query=AdminQuery)
+def admin_withdrawals(req):
+    q = req.query
+    items, nxt = wd_store.by_status(q.status, q.limit, q.cursor)
+    return {"withdrawals": [logic.view(w) for w in items], "nextCursor": nxt}
+
+
+@route(bp, "/api/admin/withdrawals/{withdrawal_id}/complete", ["POST"], auth=guards.admin_only, body=CompleteBody,
+       idempotent=True)
+def admin_complete(req, withdrawal_id):
+    return {"ok": True, **logic.view(flows.complete(withdrawal_id, req.body.txHash))}

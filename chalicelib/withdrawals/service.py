@@ -11,6 +11,7 @@ from chalicelib.common.clock import now_ms
 from chalicelib.common.errors import ApiError, bad_request, insufficient_balance, not_found
 from chalicelib.ledger.store import InsufficientFunds, Tx
 from chalicelib.storage.models import Account
+from chalicelib.withdrawals import flows
 from chalicelib.withdrawals import logic as wd_logic
 from chalicelib.withdrawals import store as wd_store
 
@@ -32,27 +33,16 @@ def request(principal, client_id: str, amount: Decimal, wallet_address: str | No
         raise bad_request("wallet_address is required: the client has no bound wallet", "WALLET_REQUIRED")
     wallet = broker.checked_wallet(wallet)
     acting = None if principal.is_admin else broker.caller(principal)
-    tx = Tx()
-    w = wd_store.new_request(client, amount, wallet, requested_by=principal.user_id, now=tx.now)
-    if w.net_amount <= 0:
-        raise bad_request("amount does not cover the withdrawal fee", "INVALID_AMOUNT")
-    wd_store.stage(tx, w)
-    t = store.new_transfer("withdraw", acting, principal.user_id, client, amount, status=w.status,
-                           txn_id=tx.txn_id, withdrawal_id=w.withdrawal_id, now=tx.now)
-    tx.put(t, condition=store.Transfer.pk.does_not_exist(), tag="transfer")
-    ev = events.prepare("withdrawal.created", client, {
-        "withdrawal_id": w.withdrawal_id, "user_id": store.external_id(client), "account_id": client.user_id,
-        "broker_id": client.parent_broker_id, "requested_by": principal.user_id, "status": w.status,
-        "amount": w.amount, "fee": w.fee, "net_amount": w.net_amount, "currency": "DCT",
-        "wallet_address": w.wallet_address, "cooling_ends_at": logic.iso(w.cooling_ends_at),
-        "created_at": logic.iso(w.created_at)}, now=tx.now)
-    ev.stage(tx)
-    try:
-        store.commit_with_retry(tx)
-    except InsufficientFunds:
-        raise insufficient_balance() from None
-    ev.dispatch()
-    return {**withdrawal_view(w, client), "transfer_id": t.transfer_id}
+    staged = {}
+
+    def transfer_record(tx, w):  # the v1 transfer record, in the withdrawal's own transaction
+        t = store.new_transfer("withdraw", acting, principal.user_id, client, amount, status=w.status,
+                               txn_id=tx.txn_id, withdrawal_id=w.withdrawal_id, now=tx.now)
+        tx.put(t, condition=store.Transfer.pk.does_not_exist(), tag="transfer")
+        staged["t"] = t
+
+    w = flows.request(client, amount, wallet, requested_by=principal.user_id, extra=transfer_record)
+    return {**withdrawal_view(w, client), "transfer_id": staged["t"].transfer_id}
 
 
 def for_client(principal, client_id: str, limit: int, cursor: str | None) -> dict:
@@ -68,9 +58,10 @@ def visible(principal, withdrawal_id: str) -> dict:
         raise not_found("withdrawal")
     if principal.is_admin or principal.user_id in (w.ancestors or []):
         return withdrawal_view(w, accounts.get(w.user_id))
+    if principal.user_id in (w.locked_by, w.settled_by):  # the lock holder, or the broker that settled it
+        return wd_logic.locker_view(w)
     if wd_logic.in_cooling(w, now_ms()):  # in the OTC pool: every broker may see it, without identity or wallet
         return wd_logic.pool_view(w)
-    # TODO(withdrawals issue): the broker holding the lock (or that settled it) may read it too.
     raise not_found("withdrawal")
 
 
@@ -79,6 +70,10 @@ def pending(limit: int, cursor: str | None) -> dict:
     return {"withdrawals": [wd_logic.pool_view(w) for w in items], "next_cursor": nxt}
 
 
-def not_yet() -> ApiError:
-    return ApiError(501, "NOT_IMPLEMENTED", "withdrawal lock/unlock (P2P OTC) is not available yet",
-                    "Owned by the withdrawals issue; for now only the API key and its scope are checked")
+def lock(principal, withdrawal_id: str) -> dict:
+    """P2P OTC: first come, first served (one conditional write). Answer: where to send how much USDC."""
+    return flows.lock(broker.caller(principal), withdrawal_id)
+
+
+def unlock(principal, withdrawal_id: str) -> dict:
+    return flows.unlock(broker.caller(principal).user_id, withdrawal_id)
