@@ -51,9 +51,24 @@ class Worker(threading.Thread):
     def __init__(self, name: str, stop: threading.Event):
         super().__init__(name=name, daemon=True)
         self.stop = stop
+        # what GET /_local/stats shows: whether the pump keeps up (records, handler time, lag of the last batch:
+        # queues only, from SentTimestamp; DynamoDB Local gives stream records a creation time in whole minutes)
+        self.stats = {"invocations": 0, "records": 0, "handler_s": 0.0, "lag_s": 0.0, "max_lag_s": 0.0}
 
     def setup(self):
         """Runs before start(), in the caller's thread: resolve the source, fail loudly if it is missing."""
+
+    def invoke(self, invoker: "Invoker", name: str, event: dict, records: int, lag_s: float = 0.0):
+        t = time.monotonic()
+        try:
+            return invoker(name, event)
+        finally:
+            s = self.stats
+            s["invocations"] += 1
+            s["records"] += records
+            s["handler_s"] += time.monotonic() - t
+            s["lag_s"] = round(max(0.0, lag_s), 3)
+            s["max_lag_s"] = max(s["max_lag_s"], s["lag_s"])
 
 
 # --- EventBridge schedules --------------------------------------------------------------------------------
@@ -89,7 +104,7 @@ class Scheduler(Worker):
         while not self.stop.wait(max(0.0, next_at - time.monotonic())):
             next_at += self.interval
             try:
-                self.invoker(self.source.name, self.event())
+                self.invoke(self.invoker, self.source.name, self.event(), 0)
             except Exception:
                 log.exception("schedule %s failed", self.source.name)
             next_at = max(next_at, time.monotonic())  # a run longer than the rate: no burst of catch-up runs
@@ -207,7 +222,7 @@ class StreamPump(Worker):
         event = {"Records": [{**r, "eventSourceARN": self.arn} for r in records]}
         for attempt in itertools.count():
             try:
-                self.invoker(self.source.name, event)
+                self.invoke(self.invoker, self.source.name, event, len(records))
                 return
             except Exception:
                 log.exception("stream handler %s failed (attempt %d, %d records)", self.source.name,
@@ -281,8 +296,10 @@ class QueuePump(Worker):
                 self._deliver(messages)
 
     def _deliver(self, messages: list[dict]):
+        sent = min(int(m.get("Attributes", {}).get("SentTimestamp", 0)) for m in messages)
         try:
-            self.invoker(self.source.name, {"Records": [self.record(m) for m in messages]})
+            self.invoke(self.invoker, self.source.name, {"Records": [self.record(m) for m in messages]},
+                        len(messages), time.time() - sent / 1000 if sent else 0.0)
         except Exception:
             log.exception("sqs handler %s failed; %d messages return after the visibility timeout",
                           self.source.name, len(messages))

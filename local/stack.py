@@ -1,9 +1,11 @@
 """The local stack (`make run`): the real Chalice app with AWS's plumbing emulated around it, on one port.
 
-    PORT=3001 DB=moto|dynamodb-local FEED=on|off SEED=on|off python -m local.stack
+    PORT=3001 DB=dynamodb-local|moto FEED=on|off SEED=on|off python -m local.stack
 
-1. DynamoDB + Streams (moto server, or DynamoDB Local with DB=dynamodb-local) and SQS (moto server), as child
-   processes; tables and queues come from infra/resources.json (chalicelib.storage.schema).
+1. DynamoDB + Streams (DynamoDB Local, AWS's own engine, by default; moto server with DB=moto) and SQS (moto
+   server), as child processes; tables and queues come from infra/resources.json (chalicelib.storage.schema).
+   moto is not the default: its transact_write_items deep-copies the whole table for every item of a transaction,
+   so under load every reprice gets slower and the process grows without bound (docs/performance.md).
 2. API Gateway on 127.0.0.1:PORT: REST API, WebSocket API at /ws, its management API at /local/@connections
    (local/gateway.py).
 3. EventBridge schedules and the DynamoDB Streams / SQS event source mappings (local/lambdas.py).
@@ -57,6 +59,18 @@ def _read_json(path: str) -> dict | None:
         return None
 
 
+def rss_mb(pid: int) -> float | None:
+    """Resident memory of a process (Linux /proc), in MB."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        return None
+    return None
+
+
 def _per_thread_request_state(app):
     """Lambda runs one request at a time per container; here one app object serves a thread pool, and Chalice
     keeps the request being handled on the app (app.current_request, app.lambda_context). Make those per-thread
@@ -71,9 +85,22 @@ def _per_thread_request_state(app):
                                                 "lambda_context": per_thread("lambda_context")})
 
 
+def _per_thread_log_keys():
+    """The same for the app's structured-log keys: powertools' Logger.append_keys / remove_keys change keys shared
+    by every thread (one request's request_id would show in another's lines); their thread_safe_ variants keep
+    them per thread, which is what one Lambda container per request gives in AWS."""
+    try:
+        from aws_lambda_powertools import Logger
+    except ImportError:
+        return
+    Logger.append_keys = Logger.thread_safe_append_keys
+    Logger.remove_keys = Logger.thread_safe_remove_keys
+
+
 def load_app(module: str, management_endpoint: str):
     if ROOT not in sys.path:
         sys.path.insert(0, ROOT)
+    _per_thread_log_keys()
     app = importlib.import_module(module).app
     _per_thread_request_state(app)
     if app.websocket_api is not None:
@@ -92,7 +119,7 @@ class Stack:
                  info_path: str | None = None, schedule_scale: float | None = None, concurrency: int | None = None):
         env = os.environ.get
         self.port = int(env("PORT", "3001")) if port is None else port  # 0: any free port
-        self.db = db or env("DB", "moto")
+        self.db = db or env("DB", "dynamodb-local")
         if self.db not in ("moto", "dynamodb-local"):
             raise ValueError(f"DB must be moto or dynamodb-local, not {self.db!r}")
         self.seed = _flag("SEED", True) if seed is None else seed
@@ -169,7 +196,7 @@ class Stack:
 
         self._pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="lambda")
         self.gateway = Gateway(self.app, invoker, self._pool, stage=STAGE,
-                               idle_timeout_s=float(os.environ.get("WS_IDLE_TIMEOUT", "600")))
+                               idle_timeout_s=float(os.environ.get("WS_IDLE_TIMEOUT", "600")), stats=self.stats)
         self._serve(sock)
         _write_json(self.info_path, {"pid": os.getpid(), "baseUrl": self.base_url, "wsUrl": self.ws_url,
                                      "db": self.db, "env": self.env,
@@ -185,6 +212,12 @@ class Stack:
             feeder = seeding.Feeder(self.base_url, tokens, self.stop_event)
             feeder.start()
             self.workers.append(feeder)
+
+    def stats(self) -> dict:
+        """Pumps and schedules (records delivered, handler time, lag of the last batch) and resident memory of
+        this process and of each engine (what GET /_local/stats answers)."""
+        return {"workers": {w.name: dict(w.stats) for w in self.workers if hasattr(w, "stats")},
+                "rssMb": {"stack": rss_mb(os.getpid()), **{e.name: rss_mb(e.proc.pid) for e in self.engines}}}
 
     def _configure_env(self, dynamodb_endpoint: str, sqs_endpoint: str):
         for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
