@@ -265,8 +265,15 @@ async def run_load(stack: LocalStack, seconds: float) -> dict:
         "pumps drained s after the load": drained,
         "ticker age at subscriber ms p50 / p99 / n": ticker_ages(lags),
         "rss samples": [(t, total_rss(s)) for t, s in samples],
+        "aws calls per s (by thread and operation)": calls_per_s(start_stats, end_stats, elapsed),
         "queue depths end": queue_depths(stack),
     }
+
+
+def calls_per_s(start: dict, end: dict, seconds: float) -> dict:
+    a, b = start.get("awsCalls") or {}, end.get("awsCalls") or {}
+    rates = {k: round((v - a.get(k, 0)) / seconds, 1) for k, v in b.items()}
+    return dict(sorted(((k, v) for k, v in rates.items() if v >= 0.1), key=lambda kv: -kv[1]))
 
 
 def ticker_ages(lags: list):
@@ -320,7 +327,7 @@ def main(argv: list[str]) -> int:
         name = f"load {seconds:.0f} s"
         print(f"== {name}: {BOTS} market makers repricing 1/s, {TICKS_PER_S:.0f} ticks/s, {TRADERS} traders "
               f"(make run's default engine, {os.cpu_count()} CPUs) ==", flush=True)
-        stack = LocalStack().start()  # a fresh stack per run: memory after minute 1 is the run's own
+        stack = LocalStack(COUNT_CALLS="on").start()  # a fresh stack per run: memory after minute 1 is the run's own
         try:
             r = asyncio.run(run_load(stack, seconds))
             r["engine"] = stack.info.get("db")

@@ -19,6 +19,7 @@ import importlib
 import json
 import logging
 import os
+import re
 import signal
 import socket
 import sys
@@ -71,6 +72,32 @@ def rss_mb(pid: int) -> float | None:
     return None
 
 
+class CallCounter:
+    """AWS API calls made in this process, by the kind of thread making them (request pool, each pump) and
+    operation: GET /_local/stats shows them, so a benchmark can tell which handler loads the engine."""
+
+    def __init__(self):
+        self.counts: dict[str, int] = {}
+        self.lock = threading.Lock()
+
+    def install(self):
+        from botocore.client import BaseClient
+        real, counts, lock = BaseClient._make_api_call, self.counts, self.lock
+
+        def counted(client, operation_name, api_params):
+            source = re.sub(r"_\d+$", "", threading.current_thread().name)  # pool threads: name_N
+            key = f"{source} {client.meta.service_model.service_name}.{operation_name}"
+            with lock:
+                counts[key] = counts.get(key, 0) + 1
+            return real(client, operation_name, api_params)
+        BaseClient._make_api_call = counted
+        return self
+
+    def snapshot(self) -> dict:
+        with self.lock:
+            return dict(self.counts)
+
+
 def _per_thread_request_state(app):
     """Lambda runs one request at a time per container; here one app object serves a thread pool, and Chalice
     keeps the request being handled on the app (app.current_request, app.lambda_context). Make those per-thread
@@ -97,10 +124,20 @@ def _per_thread_log_keys():
     Logger.remove_keys = Logger.thread_safe_remove_keys
 
 
-def load_app(module: str, management_endpoint: str):
+def _connection_pool(size: int):
+    """pynamodb keeps 10 HTTP connections per client (plenty for one request per Lambda container); a thread pool
+    of `size` concurrent requests sharing the app's clients needs as many, or every request beyond the tenth
+    opens and drops a connection of its own."""
+    from pynamodb import settings
+    if not hasattr(settings.override_settings, "max_pool_connections"):
+        settings.default_settings_dict["max_pool_connections"] = max(10, size)
+
+
+def load_app(module: str, management_endpoint: str, concurrency: int = 10):
     if ROOT not in sys.path:
         sys.path.insert(0, ROOT)
     _per_thread_log_keys()
+    _connection_pool(concurrency + 16)  # the request threads and the pumps
     app = importlib.import_module(module).app
     _per_thread_request_state(app)
     if app.websocket_api is not None:
@@ -135,6 +172,7 @@ class Stack:
         self.workers: list[threading.Thread] = []
         self.credentials: dict | None = None
         self.app = self.gateway = None
+        self.calls = CallCounter().install() if _flag("COUNT_CALLS", False) else None
         self._loop = self._loop_thread = self._runner = self._pool = self._sock = None
 
     @property
@@ -183,10 +221,11 @@ class Stack:
                 self.env[f"{logical.upper()}_STREAM_ARN"] = table["LatestStreamArn"]
         os.environ.update(self.env)
 
-        self.app = load_app(self.app_module, self.env["WS_MANAGEMENT_ENDPOINT"])
+        self.app = load_app(self.app_module, self.env["WS_MANAGEMENT_ENDPOINT"], self.concurrency)
         invoker = lambdas.Invoker(self.app)
         self.workers = lambdas.workers(invoker, self.client, self.stop_event, self.env["AWS_DEFAULT_REGION"],
-                                       self.schedule_scale)
+                                       self.schedule_scale,
+                                       queue_concurrency=int(os.environ.get("QUEUE_CONCURRENCY", "8")))
         for w in self.workers:
             try:
                 w.setup()  # streams positioned before the first request can write
@@ -217,6 +256,7 @@ class Stack:
         """Pumps and schedules (records delivered, handler time, lag of the last batch) and resident memory of
         this process and of each engine (what GET /_local/stats answers)."""
         return {"workers": {w.name: dict(w.stats) for w in self.workers if hasattr(w, "stats")},
+                "awsCalls": self.calls.snapshot() if self.calls else {},
                 "rssMb": {"stack": rss_mb(os.getpid()), **{e.name: rss_mb(e.proc.pid) for e in self.engines}}}
 
     def _configure_env(self, dynamodb_endpoint: str, sqs_endpoint: str):
