@@ -25,11 +25,18 @@ def pct(values, p: float):
     return values[min(len(values) - 1, max(0, math.ceil(p / 100 * len(values)) - 1))]
 
 
+def _plain(value):
+    from decimal import Decimal
+    if isinstance(value, Decimal):
+        return float(value) if value != value.to_integral_value() else int(value)
+    return str(value)
+
+
 def write_section(module: str, section: dict) -> str:
     path = os.environ.get("BENCH_OUT") or os.path.join(RESULTS_DIR, f"{module}.json")
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with open(path, "w") as f:
-        json.dump(section, f, indent=2, default=str)
+        json.dump(section, f, indent=2, default=_plain)
     return path
 
 
