@@ -3,7 +3,8 @@ stack, which is process-wide), then print ONE table of their summary rows and wr
 module's full section). Figures are printed, nothing is asserted; docs/performance.md holds one run's table.
 
     python -m bench                 # all of them, in name order
-    python -m bench marketdata      # only modules whose name contains one of the arguments
+    python -m bench marketdata      # only modules whose name contains one of the arguments (their sections
+                                    # of bench/results.json are replaced, the others kept)
 """
 import json
 import os
@@ -39,6 +40,13 @@ def main(argv: list[str]) -> int:
         return 1
     sections = {}
     started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    previous = {}
+    if argv:
+        try:
+            with open(os.path.join(HERE, "results.json")) as f:
+                previous = json.load(f)
+        except (OSError, ValueError):
+            previous = {}
     for name in found:
         print(f"\n#### bench.{name}", flush=True)
         t = time.monotonic()
@@ -56,7 +64,10 @@ def main(argv: list[str]) -> int:
                 sections[name] = json.load(f)
         except (OSError, ValueError):
             pass
-    doc = {"started": started, "cpus": os.cpu_count(), "command": "make bench", **sections}
+    kept = {k: v for k, v in previous.items() if k.startswith("bench_") and k not in sections}
+    sections = {**kept, **sections}
+    doc = {"started": previous.get("started", started) if kept else started, "cpus": os.cpu_count(),
+           "command": "make bench", **({"rerun": {n: started for n in found}} if kept else {}), **sections}
     with open(os.path.join(HERE, "results.json"), "w") as f:
         json.dump(doc, f, indent=2, default=str)
     print(f"\n## results ({started}, {os.cpu_count()} CPUs; full figures in bench/results.json)\n")
