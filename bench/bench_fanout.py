@@ -115,6 +115,8 @@ def measure(stack, audience: int) -> dict:
 def main(argv: list[str]) -> int:
     audiences = [int(a) for a in argv] or [1000, 10000]
     raise_nofile()
+    import logging
+    logging.getLogger("asyncio").setLevel(logging.CRITICAL)  # sockets closed at shutdown: "Task was destroyed"
     os.environ.setdefault("LOG_LEVEL", "WARNING")
     os.environ.setdefault("WS_IDLE_TIMEOUT", "3600")
     from local.stack import Stack
