@@ -85,6 +85,7 @@ class Gateway:
         self.stage, self.api_id, self.idle_timeout_s = stage, api_id, idle_timeout_s
         self.management_prefix = f"/{stage}/@connections/"
         self.connections: dict[str, Connection] = {}
+        self.closing = False
 
     def web_app(self) -> web.Application:
         web_app = web.Application(client_max_size=MAX_BODY)
@@ -189,7 +190,8 @@ class Gateway:
             try:
                 await self._route("$disconnect", event)
             except Exception:
-                log.exception("$disconnect handler failed")
+                if not self.closing:  # at shutdown the handler pool may be gone before the last sockets close
+                    log.exception("$disconnect handler failed")
         return ws
 
     async def _message(self, request, cid: str, connected_at: int, body: str, b64: bool):
@@ -205,6 +207,7 @@ class Gateway:
                                                    "requestId": ctx["requestId"]}))
 
     async def _close_all(self, _app):
+        self.closing = True
         for conn in list(self.connections.values()):
             await conn.ws.close(code=1001, message=b"Going away")
 
