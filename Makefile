@@ -42,8 +42,9 @@ package: install
 ledger-check: install
 	$(BIN)/python -m local.ledger_check
 
+# BENCH="load trading" runs only those modules (their sections of bench/results.json are replaced).
 bench: install node-deps
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench $(BENCH)
 
 smoke:
 	../shared/contract-smoke/run.sh

@@ -1,327 +1,505 @@
-"""Trading benchmarks on DynamoDB Local (AWS's own engine): figures printed, nothing asserted.
+"""Cost per operation, latency overhead against bare boto3, and matching scaling: the real app in-process
+(chalice.test.Client / the Lambda handlers) on DynamoDB Local, moto in-process for SQS and the management API.
 
-  1. POST /api/liquidity/reprice through the real app: DynamoDB round trips per reprice and the request units
-     DynamoDB reports (ReturnConsumedCapacity=INDEXES on every call), with the on-demand price of a million
-     reprices (aws-local-facts.md: $0.625 per million write units, $0.125 per million read units; transactional
-     units are already doubled in what DynamoDB reports).
-  2. A matching check with 10,000 resting liquidity orders (5,000 pairs) of which 10 cross the new reference
-     price: items read, round trips and read units (the goal: close to 10 items, not 10,000).
+    python -m bench.bench_trading [cost] [overhead] [matching]    # default: all three
+    BENCH_N=20 (repetitions per operation)  BENCH_MATCHING="1000 10000 100000" (resting orders)
 
-Run: `make bench` (all bench/bench_*.py) or `python -m bench.bench_trading`.
+1. Cost per operation (OPERATIONS below: one row each, adding a row is a few lines): DynamoDB round trips, items
+   read / written, request units (bench/meter.py: transactions double, GSI entries counted), dollars per million
+   operations at the published on-demand prices (PRICES), beside the floor (fewest items the operation must
+   touch, priced the same way) and the ratio.
+2. Latency overhead: reprice and price tick through the app's handler, and the SAME DynamoDB calls (captured from
+   the app, replayed with bare boto3; condition expressions made always true so the replay succeeds) in the same
+   run, interleaved; ratio = what the platform adds.
+3. Matching scaling: one matching check with 1,000 / 10,000 / 100,000 resting liquidity orders of which 10
+   cross: items read and time (must grow with the crossing orders, not the resting ones).
 """
+import os
 import statistics
 import sys
-import threading
 import time
-from collections import Counter, defaultdict
-from contextlib import contextmanager
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Callable
 
-WRITE_PRICE = Decimal("0.625")  # $ per million write request units (on-demand)
-READ_PRICE = Decimal("0.125")  # $ per million read request units
-SUPPORTS_CAPACITY = {"GetItem", "Query", "Scan", "BatchGetItem", "PutItem", "UpdateItem", "DeleteItem",
-                     "BatchWriteItem", "TransactWriteItems", "TransactGetItems"}
-WRITES = {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"}
+from bench.common import pct, row, write_section
+from bench.meter import READS, install, model_units
 
-
-class Meter:
-    """Every DynamoDB call in the block: operation, items returned, capacity units (table and indexes)."""
-
-    def __init__(self):
-        self.ops = Counter()
-        self.items = Counter()
-        self.read_units = Decimal(0)
-        self.write_units = Decimal(0)
-        self.index_write_units = Decimal(0)
-        self.transactions: list[list[dict]] = []  # TransactItems of each transaction (for the size model)
-        self.read_items: list[tuple[str, bool, list[dict]]] = []  # (operation, consistent, items returned)
-        self.on = False
-        self.lock = threading.Lock()
-
-    def record(self, op, params, resp):
-        with self.lock:
-            self.ops[op] += 1
-            if op == "TransactWriteItems":
-                self.transactions.append(params["TransactItems"])
-            elif op == "GetItem":
-                self.read_items.append((op, bool(params.get("ConsistentRead")), [resp["Item"]] if resp.get("Item")
-                                        else []))
-            elif op == "Query":
-                self.read_items.append((op, bool(params.get("ConsistentRead")), resp.get("Items", [])))
-            elif op == "BatchGetItem":
-                consistent = any(v.get("ConsistentRead") for v in params["RequestItems"].values())
-                self.read_items.append((op, consistent, [i for v in resp.get("Responses", {}).values() for i in v]))
-            if op == "GetItem":
-                self.items[op] += 1 if resp.get("Item") else 0
-            elif op in ("Query", "Scan"):
-                self.items[op] += resp.get("Count", 0)
-            elif op == "BatchGetItem":
-                self.items[op] += sum(len(v) for v in resp.get("Responses", {}).values())
-            caps = resp.get("ConsumedCapacity") or []
-            for cap in caps if isinstance(caps, list) else [caps]:
-                total = Decimal(str(cap.get("CapacityUnits", 0)))
-                indexes = sum((Decimal(str(v.get("CapacityUnits", 0)))
-                               for v in (cap.get("GlobalSecondaryIndexes") or {}).values()), Decimal(0))
-                if op in WRITES:
-                    self.write_units += total
-                    self.index_write_units += indexes
-                else:
-                    self.read_units += total
-
-    @contextmanager
-    def measure(self):
-        self.ops.clear()
-        self.items.clear()
-        self.read_units = self.write_units = self.index_write_units = Decimal(0)
-        self.transactions, self.read_items = [], []
-        self.on = True
-        try:
-            yield self
-        finally:
-            self.on = False
+# Published on-demand prices (us-east-1), $ per million.
+PRICES = {"write unit": Decimal("0.625"), "read unit": Decimal("0.125"), "lambda request": Decimal("0.20"),
+          "lambda GB-s": Decimal("0.0000166667") * 1_000_000, "http api request": Decimal("1.00"),
+          "websocket message": Decimal("1.00"), "sqs request": Decimal("0.40")}
+HTTP_MEMORY_GB = Decimal("0.5")  # api_handler (.chalice/config.json)
+EVENT_MEMORY_GB = Decimal("0.25")  # every other Lambda
+SYMBOL = "BTCUSDT"
+WALLET = "0x" + "ab" * 20
+TODO = "TODO: not on main yet"
 
 
-def install_meter() -> Meter:
-    from botocore.client import BaseClient
-    meter = Meter()
-    real = BaseClient._make_api_call
+@dataclass
+class Floor:
+    """The fewest items the operation must touch: strongly consistent reads, transactional writes (atomic with
+    each other), plain writes; why."""
+    reads: int
+    tx_writes: int = 0
+    writes: int = 0
+    why: str = ""
 
-    def call(self, operation_name, api_params):
-        if meter.on and self.meta.service_model.service_name == "dynamodb" and \
-                operation_name in SUPPORTS_CAPACITY:
-            api_params = dict(api_params)
-            api_params.setdefault("ReturnConsumedCapacity", "INDEXES")
-        resp = real(self, operation_name, api_params)
-        if meter.on and self.meta.service_model.service_name == "dynamodb":
-            meter.record(operation_name, api_params, resp)
-        return resp
-    BaseClient._make_api_call = call
-    return meter
+    def dollars(self) -> Decimal:  # items of at most 1 KB
+        return (self.reads * PRICES["read unit"] + (2 * self.tx_writes + self.writes) * PRICES["write unit"])
 
 
-# ---- the request-unit model (aws-local-facts.md): sizes of the items actually written / read -----------------
-
-def value_size(v: dict) -> int:
-    (t, x), = v.items()
-    if t == "S":
-        return len(x.encode())
-    if t == "N":
-        digits = x.lstrip("-").replace(".", "").lstrip("0").rstrip("0") or "0"
-        return (len(digits) + 1) // 2 + 1
-    if t in ("BOOL", "NULL"):
-        return 1
-    if t == "L":
-        return 3 + sum(value_size(e) + 1 for e in x)
-    if t == "M":
-        return 3 + sum(len(k.encode()) + value_size(e) + 1 for k, e in x.items())
-    return len(str(x))
+@dataclass
+class Op:
+    name: str
+    run: Callable          # run(world, state) -> status; the measured operation
+    floor: Floor
+    prepare: Callable = lambda w: None  # prepare(world) -> state; not measured
+    lambda_kind: str = "http"  # http: API Gateway + api_handler; event: a stream / queue Lambda
+    ok: tuple = (200, 201)
+    todo: str = ""
 
 
-def item_size(item: dict) -> int:
-    return sum(len(k.encode()) + value_size(v) for k, v in item.items())
+# ---- the world: accounts and keys through the public API ------------------------------------------------------
+
+@dataclass
+class World:
+    api: object
+    invoker: object
+    admin: str = ""
+    broker: str = ""
+    key: str = ""
+    client_id: str = ""
+    mm: str = ""
+    trader: str = ""
+    pair_id: str = ""
+    k: int = 0
+    extra: dict = field(default_factory=dict)
+
+    def post(self, path, body, token=None, key=None):
+        return self.api.post(path, body, token=token, key=key)
 
 
-def _kb_units(size: int, unit: int) -> int:
-    return max(1, -(-size // unit))
+def make_world(client, app) -> World:
+    from local.lambdas import Invoker
+    from tests.helpers import Api
+    api = Api(client)
+    w = World(api, Invoker(app))
+    w.admin = api.admin_token()
+    w.broker, broker_uid = api.create_broker(w.admin)
+    api.credit(w.admin, broker_uid, 10_000_000)
+    r = api.post("/api/broker/api-keys", {"name": "bench", "scopes": [
+        "clients:create", "transfer:deposit", "transfer:withdraw", "withdrawal:lock", "withdrawal:read"]},
+        token=w.broker)
+    assert r.status == 201, r
+    w.key = r.json["key"]
+    w.client_id = "bench_" + uuid.uuid4().hex[:8]
+    r = api.post("/api/v1/broker/clients", {"user_id": w.client_id, "wallet_address": WALLET}, key=w.key)
+    assert r.status == 201, r
+    w.mm, mm_uid = api.register()
+    api.credit(w.admin, mm_uid, 10_000_000)
+    w.trader, tr_uid = api.register()
+    api.credit(w.admin, tr_uid, 1_000_000)
+    r = api.post("/api/broker/price-feed", {"symbol": SYMBOL, "price": 70000}, token=w.admin)
+    assert r.status == 200, r
+    return w
 
 
-def model_units(meter: "Meter") -> dict:
-    """Request units by the pricing rules: a transactional write is 2 units per KB of the item (the item as it is
-    after the write, read back now); every GSI entry written or removed is 1 unit per KB of its projection (ALL
-    projection: the item + 100 bytes); a strongly consistent read is 1 unit per 4 KB, an eventually consistent one
-    half that (a Query sums the sizes of the items it returns)."""
-    from chalicelib.storage.db import connection
-    client = connection().client
-    table_units = index_units = 0
-    for items in meter.transactions:
-        for entry in items:
-            (kind, body), = entry.items()
-            key = body["Item"] if kind == "Put" else body["Key"]
-            if kind == "Put":  # the image written (later writes may have changed the item since)
-                got = body["Item"]
-            else:  # updated items (ended orders, pairs, accounts): as they are now
-                got = client.get_item(TableName=body["TableName"], Key={"pk": key["pk"], "sk": key["sk"]},
-                                      ConsistentRead=True).get("Item") or key
-            size = item_size(got)
-            table_units += 2 * _kb_units(size, 1024)  # (a ConditionCheck is counted like a write: an upper bound)
-            names = set((body.get("ExpressionAttributeNames") or {}).values())
-            for index in ("gsi1", "gsi2"):
-                removed = kind == "Update" and f"{index}pk" in names and "REMOVE" in body.get("UpdateExpression", "")
-                if kind != "ConditionCheck" and (f"{index}pk" in got or removed):
-                    index_units += _kb_units(size + 100, 1024)
-    read_units = Decimal(0)
-    for op, consistent, items in meter.read_items:
-        units = Decimal(_kb_units(sum(item_size(i) for i in items), 4096)) if items or op != "BatchGetItem" \
-            else Decimal(0)
-        read_units += units if consistent else units / 2
-    return {"table": table_units, "index": index_units, "read": read_units}
+def place_pair(w: World, spread: int = 1000) -> str:
+    w.k += 1
+    r = w.post("/api/liquidity/pairs", {"symbol": SYMBOL, "bidPrice": 70000 - spread - w.k % 50,
+                                        "askPrice": 70000 + spread + w.k % 50, "quantity": Decimal("0.01")}, w.mm)
+    assert r.status == 201, r
+    return r.json["pairId"]
 
 
-def per(value, n):
-    return (Decimal(value) / n).quantize(Decimal("0.01"))
+def _reprice(w: World, _state) -> int:
+    w.k += 1
+    if not w.pair_id:
+        w.pair_id = place_pair(w)
+    r = w.post("/api/liquidity/reprice", {"pairId": w.pair_id, "newBidPrice": 69000 - w.k % 7,
+                                          "newAskPrice": 71000 + w.k % 5}, w.mm)
+    if r.status == 200:
+        w.pair_id = r.json["pairId"]
+    return r.status
 
 
-def bench_reprice(meter: Meter, n: int = 100) -> dict:
-    from chalice.test import Client
-
-    from app import app
-    from chalicelib.common import jsonutil
-    from tests.fixtures.aws import ROOT
-    with Client(app, stage_name="dev", project_dir=ROOT) as client:
-        def call(method, path, body=None, token=None):
-            h = {"Content-Type": "application/json"}
-            if token:
-                h["Authorization"] = f"Bearer {token}"
-            r = getattr(client.http, method)(path, headers=h, body=jsonutil.dumps(body) if body is not None else None)
-            return r.status_code, jsonutil.loads(r.body) if r.body else None
-
-        import os
-        os.environ.setdefault("ADMIN_PASSWORD", "bench-admin-pass")
-        from chalicelib.admin.bootstrap import ensure_first_admin
-        ensure_first_admin()
-        _, login = call("post", "/api/auth/login", {"username": os.environ.get("ADMIN_USERNAME", "admin"),
-                                                    "password": os.environ["ADMIN_PASSWORD"]})
-        admin = login["token"]
-        _, reg = call("post", "/api/auth/register", {"username": "bench_mm", "password": "password-123"})
-        token, uid = reg["token"], reg["user"]["id"]
-        call("post", f"/api/admin/accounts/{uid}/credit", {"amount": Decimal(100000), "reference": "bench"}, admin)
-        status, pair = call("post", "/api/liquidity/pairs", {"symbol": "BTCUSDT", "bidPrice": Decimal(69990),
-                                                             "askPrice": Decimal(70010),
-                                                             "quantity": Decimal("0.01")}, token)
-        assert status == 201, pair
-        pair_id = pair["pairId"]
-        latencies = []
-        with meter.measure() as m:
-            for i in range(n):
-                t0 = time.perf_counter()
-                status, r = call("post", "/api/liquidity/reprice", {"pairId": pair_id, "newBidPrice": Decimal(69990 - i % 7),
-                                                                    "newAskPrice": Decimal(70010 + i % 5)}, token)
-                latencies.append((time.perf_counter() - t0) * 1000)
-                assert status == 200, r
-                pair_id = r["pairId"]
-        ops = dict(m.ops)
-        model = model_units(m)
-        sizes = sorted({item_size(e[next(iter(e))].get("Item") or {}) for e in m.transactions[-1]} - {0})
-        out = {
-            "reprices": n,
-            "calls per reprice (with auth)": {k: per(v, n) for k, v in sorted(ops.items())},
-            "round trips per reprice after auth": per(sum(ops.values()) - n, n),
-            "read units per reprice (with auth)": per(m.read_units, n),
-            "write units per reprice (transactional, incl. GSI)": per(m.write_units, n),
-            "  of which GSI (index propagation)": per(m.index_write_units, n),
-            "DynamoDB Local's ReturnConsumedCapacity: $ per million reprices":
-                ((m.write_units * WRITE_PRICE + m.read_units * READ_PRICE) / n).quantize(Decimal("0.01")),
-            "model (item sizes x pricing rules): write units per reprice, table / GSI":
-                (per(model["table"], n), per(model["index"], n)),
-            "model: read units per reprice (with auth)": per(model["read"], n),
-            "model: $ per million reprices":
-                (((model["table"] + model["index"]) * WRITE_PRICE + model["read"] * READ_PRICE) / n)
-                .quantize(Decimal("0.01")),
-            "sizes of the items put by the last reprice (bytes)": sizes,
-            "latency ms p50 / p95 (DynamoDB Local, in-process app)":
-                (round(statistics.median(latencies), 1), round(sorted(latencies)[int(n * 0.95) - 1], 1)),
-        }
-        return out
+def _limit_order(w: World, _state) -> int:
+    return w.post("/api/orders", {"symbol": SYMBOL, "side": "buy", "type": "limit", "quantity": Decimal("0.01"),
+                                  "price": 50000}, w.trader).status
 
 
-def seed_book(symbol: str, pairs: int, makers: int, price_of) -> dict:
-    """Write `pairs` pending pairs straight into the table (BatchWriteItem) with the makers' frozen margin set by
-    ledger transactions, so that the engine's conditions and the ledger hold."""
+def _prepare_limit(w: World) -> str:
+    r = w.post("/api/orders", {"symbol": SYMBOL, "side": "buy", "type": "limit", "quantity": Decimal("0.01"),
+                               "price": 50000}, w.trader)
+    assert r.status == 201, r
+    return r.json.get("orderId") or r.json.get("id")
+
+
+def _tick(w: World, _state) -> int:
+    w.k += 1
+    return w.post("/api/broker/price-feed", {"symbol": SYMBOL, "price": 70000 + w.k % 3}, w.admin).status
+
+
+def _prepare_tick_records(w: World):
+    """A price pushed, and its record read from the ticks table's stream (DynamoDB Local's own)."""
+    from chalicelib.storage import schema
+    import boto3
+    streams = boto3.client("dynamodbstreams", endpoint_url=os.environ["DYNAMODB_ENDPOINT"])
+    arn = w.extra.get("tick_arn")
+    if arn is None:
+        table = schema.table_specs()["ticks"]["create"]["TableName"]
+        arn = w.extra["tick_arn"] = boto3.client("dynamodb", endpoint_url=os.environ["DYNAMODB_ENDPOINT"]) \
+            .describe_table(TableName=table)["Table"]["LatestStreamArn"]
+        shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][-1]["ShardId"]
+        w.extra["tick_it"] = streams.get_shard_iterator(StreamArn=arn, ShardId=shard,
+                                                        ShardIteratorType="LATEST")["ShardIterator"]
+    _tick(w, None)
+    time.sleep(1.05)  # the next tick slot (market state broadcasts at most once a second)
+    records = []
+    for _ in range(20):
+        resp = streams.get_records(ShardIterator=w.extra["tick_it"])
+        w.extra["tick_it"] = resp["NextShardIterator"]
+        records += resp["Records"]
+        if records:
+            break
+        time.sleep(0.05)
+    return {"Records": [{**r, "eventSourceARN": arn} for r in records]}
+
+
+def _tick_stream(w: World, event) -> int:
+    w.invoker("on_tick_stream", event)
+    return 200
+
+
+def _matching_message(w: World):
+    return {"Records": [{"messageId": str(uuid.uuid4()), "receiptHandle": "x", "eventSource": "aws:sqs",
+                         "body": f'{{"symbol": "{SYMBOL}", "at": 0, "reason": "bench"}}', "attributes": {},
+                         "messageAttributes": {}, "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:m"}]}
+
+
+def _matching(w: World, event) -> int:
+    w.invoker("on_matching_queue", event)
+    return 200
+
+
+OPERATIONS = [
+    Op("place pair", lambda w, s: w.post("/api/liquidity/pairs", {
+        "symbol": SYMBOL, "bidPrice": 68000, "askPrice": 72000, "quantity": Decimal("0.01")}, w.mm).status,
+       Floor(1, 4, why="session; pair + 2 orders + account margin in one transaction")),
+    Op("reprice", _reprice,
+       Floor(2, 4, why="session + pair; pair + 2 orders + account margin, changed in place"),
+       prepare=lambda w: w.pair_id or setattr(w, "pair_id", place_pair(w))),
+    Op("cancel pair", lambda w, pid: w.post("/api/liquidity/cancel", {"pairId": pid}, w.mm).status,
+       Floor(2, 4, why="session + pair; pair + 2 orders + margin released"), prepare=place_pair),
+    Op("market order (1 fill)", lambda w, s: w.post("/api/orders", {
+        "symbol": SYMBOL, "side": "buy", "type": "market", "quantity": Decimal("0.01")}, w.trader).status,
+       Floor(4, 8, why="session, best ask, 2 positions; order, maker order, pair, fill, 2 positions, 2 accounts"),
+       prepare=lambda w: place_pair(w, spread=5)),
+    Op("limit order (rests)", _limit_order,
+       Floor(2, 2, why="session, best opposite price; order + account margin")),
+    Op("cancel order", lambda w, oid: w.api.delete(f"/api/orders/{oid}", token=w.trader).status,
+       Floor(2, 2, why="session + order; order + margin released"), prepare=_prepare_limit),
+    Op("price tick (request)", _tick, Floor(1, 0, 1, why="session; the tick")),
+    Op("price tick (stream handling)", _tick_stream, Floor(1, 0, 1, why="market state; state + candles in one "
+                                                                         "item"), prepare=_prepare_tick_records,
+       lambda_kind="event"),
+    Op("matching check (nothing crosses)", _matching, Floor(1, 0, 0, why="one query of the book edge"),
+       prepare=_matching_message, lambda_kind="event"),
+    Op("deposit", lambda w, s: w.post(f"/api/v1/broker/clients/{w.client_id}/deposit",
+                                      {"amount": Decimal(10), "reference": "bench"}, key=w.key).status,
+       Floor(2, 5, why="API key + client; 2 balances, 2 ledger entries, transfer")),
+    Op("withdrawal request", lambda w, s: w.post(f"/api/v1/broker/clients/{w.client_id}/withdraw",
+                                                 {"amount": Decimal(5)}, key=w.key).status,
+       Floor(2, 5, why="API key + client; withdrawal, balance hold, 2 ledger entries, transfer")),
+    # Issue 10 (withdrawal lock, on-chain settlement) is not on main yet: these rows measure nothing until it is.
+    # To add them: prepare = a withdrawal request (above), run = POST .../withdrawal/{id}/lock, and the settlement
+    # handler with its chain call stubbed; floors: lock = key + withdrawal; withdrawal (1 conditional write).
+    Op("withdrawal lock", lambda w, s: 0, Floor(2, 0, 1, why="key + withdrawal; one conditional write"),
+       todo=TODO),
+    Op("settlement", lambda w, s: 0, Floor(1, 3, why="withdrawal; withdrawal, balance, ledger"), todo=TODO),
+]
+
+
+def cost_of(meter, m, n: int, ms: list[float], op: Op) -> dict:
+    units = model_units(m)
+    ddb = (units["write"] + units["index"]) * PRICES["write unit"] + units["read"] * PRICES["read unit"]
+    memory = HTTP_MEMORY_GB if op.lambda_kind == "http" else EVENT_MEMORY_GB
+    duration_s = Decimal(str(statistics.median(ms) / 1000))
+    lam = PRICES["lambda request"] + duration_s * memory * PRICES["lambda GB-s"]
+    api = PRICES["http api request"] if op.lambda_kind == "http" else Decimal(0)
+    sqs = Decimal(sum(v for k, v in m.calls.items() if k.startswith("sqs."))) * PRICES["sqs request"]
+    ws = Decimal(m.ws_posts) * PRICES["websocket message"]
+    q = Decimal("0.01")
+    per = lambda x: (Decimal(x) / n).quantize(q)  # noqa: E731
+    floor = op.floor.dollars()
+    ddb_per = ddb / n
+    return {
+        "operation": op.name, "n": n,
+        "dynamodb round trips": per(m.dynamodb_calls),
+        "calls": {k: per(v) for k, v in sorted(m.calls.items())},
+        "items read": per(m.items_read), "items written": per(m.items_written),
+        "read units": per(units["read"]), "write units (table)": per(units["write"]),
+        "write units (GSI)": per(units["index"]),
+        "reported by DynamoDB Local (read / write, no GSI)": (per(m.reported_read), per(m.reported_write)),
+        "$/M dynamodb": ddb_per.quantize(q), "$/M lambda": lam.quantize(q), "$/M api": api.quantize(q),
+        "$/M sqs": per(sqs), "$/M websocket": per(ws),
+        "$/M total": (ddb_per + lam + api + sqs / n + ws / n).quantize(q),
+        "ms p50 (in-process)": round(statistics.median(ms), 1),
+        "floor items (read / tx write / write)": (op.floor.reads, op.floor.tx_writes, op.floor.writes),
+        "floor $/M dynamodb": floor.quantize(q), "floor": op.floor.why,
+        "ratio dynamodb $ / floor": round(float(ddb_per / floor), 2) if floor else None,
+    }
+
+
+def bench_cost(client, app, n: int, only: list[str] | None = None) -> list[dict]:
+    meter = install()
+    w = make_world(client, app)
+    rows = []
+    for op in OPERATIONS:
+        if only and not any(o in op.name for o in only):
+            continue
+        if op.todo:
+            rows.append({"operation": op.name, "todo": op.todo, "floor": op.floor.why,
+                         "floor $/M dynamodb": op.floor.dollars()})
+            continue
+        ms = []
+        statuses = defaultdict(int)
+        agg = None
+        for i in range(n):
+            state = op.prepare(w)
+            with meter.measure() as m:
+                t = time.perf_counter()
+                status = op.run(w, state)
+                ms.append((time.perf_counter() - t) * 1000)
+            statuses[status] += 1
+            agg = _accumulate(agg, m)
+        row_ = cost_of(meter, agg, n, ms, op)
+        row_["statuses"] = dict(statuses)
+        rows.append(row_)
+    return rows
+
+
+def _accumulate(agg, m):
+    """Sum of several measured blocks (the meter resets per block)."""
+    from bench.meter import Meter
+    if agg is None:
+        agg = Meter()
+    agg.calls.update(m.calls)
+    agg.items_read += m.items_read
+    agg.items_written += m.items_written
+    agg.reported_read += m.reported_read
+    agg.reported_write += m.reported_write
+    agg.writes += m.writes
+    agg.reads += m.reads
+    agg.ws_posts += m.ws_posts
+    return agg
+
+
+# ---- latency overhead: the app against the same DynamoDB calls by bare boto3 -----------------------------------
+
+def always_true(params: dict) -> dict:
+    """The call with every condition made a tautology over the same names and values (so that a replay of a
+    conditional write succeeds and evaluates the same expression), and no idempotency token."""
+    out = {k: v for k, v in params.items() if k not in ("ClientRequestToken", "ReturnConsumedCapacity")}
+    if "ConditionExpression" in out:
+        c = _parenthesized(out["ConditionExpression"])
+        out["ConditionExpression"] = f"{c} OR NOT {c}"
+    if "TransactItems" in out:
+        out["TransactItems"] = [{kind: always_true(body)} for entry in out["TransactItems"]
+                                for kind, body in entry.items()]
+    return out
+
+
+def _parenthesized(expr: str) -> str:
+    """expr in one pair of parentheses (DynamoDB rejects redundant ones)."""
+    depth = 0
+    for i, ch in enumerate(expr):
+        depth += ch == "("
+        depth -= ch == ")"
+        if depth == 0 and i < len(expr) - 1:
+            return f"({expr})"
+    return expr if expr.startswith("(") else f"({expr})"
+
+
+def replay(client, calls: list[tuple[str, dict]]):
+    from botocore import xform_name
+    for op, params in calls:
+        getattr(client, xform_name(op))(**always_true(params))
+
+
+def bench_overhead(client, app, n: int) -> dict:
+    import boto3
+    meter = install()
+    w = make_world(client, app)
+    bare = boto3.client("dynamodb", endpoint_url=os.environ["DYNAMODB_ENDPOINT"])
+    out = {}
+    for name, fn in (("reprice", _reprice), ("price tick", _tick)):
+        fn(w, None)  # warm: the first call opens connections
+        app_ms, bare_ms, trips = [], [], []
+        for i in range(n):
+            with meter.measure() as m:
+                t = time.perf_counter()
+                status = fn(w, None)
+                app_ms.append((time.perf_counter() - t) * 1000)
+            calls = [(op, p) for op, p in m.captured if op != "DescribeTable"]
+            assert status in (200, 201), status
+            trips.append(len(calls))
+            t = time.perf_counter()
+            replay(bare, calls)
+            bare_ms.append((time.perf_counter() - t) * 1000)
+        p = {q: (round(pct(app_ms, q), 1), round(pct(bare_ms, q), 1)) for q in (50, 99)}
+        out[name] = {"n": n, "round trips": statistics.median(trips),
+                     "app ms p50 / p99": (p[50][0], p[99][0]), "bare boto3 ms p50 / p99": (p[50][1], p[99][1]),
+                     "ratio p50": round(p[50][0] / p[50][1], 2), "ratio p99": round(p[99][0] / p[99][1], 2)}
+    return out
+
+
+# ---- matching scaling -----------------------------------------------------------------------------------------
+
+def seed_book(symbol: str, pairs: int, makers: int, price_of, threads: int = 4) -> dict:
+    """Write `pairs` pending pairs straight into the table (BatchWriteItem, several threads), with the makers'
+    frozen margin set by ledger transactions, so that the engine's conditions and the ledger hold."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from chalicelib.accounts import store as accounts
     from chalicelib.common.clock import new_id, now_ms
     from chalicelib.ledger import logic as ledger
     from chalicelib.ledger.store import Tx
     from chalicelib.trading.margin import order_margin
-    from chalicelib.trading.models import OrderItem, PairItem
+    from chalicelib.trading.models import OrderItem, PairItem, order_item
     from chalicelib.trading.orders import BUY, LIMIT, LIQUIDITY, SELL, Order
     from chalicelib.trading.pairs import PairPlan
     from chalicelib.trading.store import pair_item
-    from chalicelib.trading.models import order_item
     maker_ids = []
     for i in range(makers):
         a = accounts.new_account(username=f"bench_maker_{i}_{new_id()[:6]}", role="trader", password_hash=None)
         accounts.create(a)
         maker_ids.append(a.user_id)
-    frozen = defaultdict(Decimal)
     now = now_ms()
     qty = Decimal("0.01")
-    with OrderItem.batch_write() as orders, PairItem.batch_write() as pair_items:
-        for i in range(pairs):
-            uid = maker_ids[i % makers]
-            bid, ask = price_of(i)
-            pid = new_id()
-            b = Order(new_id(), uid, symbol, BUY, LIMIT, LIQUIDITY, qty, bid, 1, now + i, order_margin(qty, bid, 1),
-                      pair_id=pid)
-            s = Order(new_id(), uid, symbol, SELL, LIMIT, LIQUIDITY, qty, ask, 1, now + i, order_margin(qty, ask, 1),
-                      pair_id=pid)
-            plan = PairPlan(pid, b, s, Decimal(0))
-            pair_items.save(pair_item(plan, now))
-            orders.save(order_item(b, now, s))
-            orders.save(order_item(s, now, b))
-            frozen[uid] += b.margin + s.margin
+
+    def write(part: range) -> dict:
+        frozen = defaultdict(Decimal)
+        with OrderItem.batch_write() as orders, PairItem.batch_write() as pair_items:
+            for i in part:
+                uid = maker_ids[i % makers]
+                bid, ask = price_of(i)
+                pid = new_id()
+                b = Order(new_id(), uid, symbol, BUY, LIMIT, LIQUIDITY, qty, bid, 1, now + i,
+                          order_margin(qty, bid, 1), pair_id=pid)
+                s = Order(new_id(), uid, symbol, SELL, LIMIT, LIQUIDITY, qty, ask, 1, now + i,
+                          order_margin(qty, ask, 1), pair_id=pid)
+                pair_items.save(pair_item(PairPlan(pid, b, s, Decimal(0)), now))
+                orders.save(order_item(b, now, s))
+                orders.save(order_item(s, now, b))
+                frozen[uid] += b.margin + s.margin
+        return frozen
+
+    frozen = defaultdict(Decimal)
+    with ThreadPoolExecutor(threads) as pool:
+        for part in pool.map(write, [range(k, pairs, threads) for k in range(threads)]):
+            for uid, v in part.items():
+                frozen[uid] += v
     for uid in maker_ids:
         Tx().post(ledger.transfer(ledger.SYSTEM_EXTERNAL, uid, frozen[uid] + 1000), kind="credit").commit()
         Tx().freeze(uid, frozen[uid]).commit()
     return {"makers": maker_ids}
 
 
-def bench_matching(meter: Meter, pairs: int = 5000, crossing: int = 10) -> dict:
+def bench_matching(resting: int, crossing: int = 10) -> dict:
     from chalicelib.common.clock import now_ms
     from chalicelib.marketdata import store as md
     from chalicelib.trading import service
-    symbol = "BTCUSDT"
+    meter = install()
+    pairs = resting // 2
     step = Decimal("0.1")
     t0 = time.perf_counter()
-    seed_book(symbol, pairs, 20, lambda i: (Decimal(69000) - step * i, Decimal(71000) + step * i))
+    seed_book(SYMBOL, pairs, 20, lambda i: (Decimal(69000) - step * i, Decimal(71000) + step * i))
     seeded_s = time.perf_counter() - t0
-    md.put_tick(symbol, Decimal(70000), now_ms())
+    md.put_tick(SYMBOL, Decimal(70000), now_ms())
     with meter.measure() as m:
-        service.run_matching_check(symbol)
-    idle_ops, idle_items, idle_ru = dict(m.ops), sum(m.items.values()), m.read_units
-    md.put_tick(symbol, Decimal(69000) - step * (crossing - 1), now_ms() + 1)  # reaches exactly `crossing` bids
+        service.run_matching_check(SYMBOL)
+    idle = {"items read": m.items_read, "read calls": sum(v for k, v in m.calls.items()
+                                                          if k.split(".")[-1] in READS)}
+    md.put_tick(SYMBOL, Decimal(69000) - step * (crossing - 1), now_ms() + 1)  # reaches exactly `crossing` bids
     with meter.measure() as m:
         t1 = time.perf_counter()
-        report = service.run_matching_check(symbol)
+        report = service.run_matching_check(SYMBOL)
         ms = (time.perf_counter() - t1) * 1000
-    reads = {k: v for k, v in m.ops.items() if k not in WRITES}
-    model = model_units(m)
-    return {
-        "resting orders": 2 * pairs, "seeding s": round(seeded_s, 1),
-        "check with nothing crossing: calls / items read / read units": (idle_ops, idle_items, idle_ru),
-        "crossing orders filled": report.fills, "settlements committed": report.committed,
-        "items read (all DynamoDB reads)": sum(m.items.values()),
-        "  of which book index (crossing orders)": report.orders_read,
-        "  of which positions / liquidation index": report.positions_read,
-        "  items per read operation": dict(m.items),
-        "read calls": reads, "read units": m.read_units,
-        "transactions (one per fill)": m.ops.get("TransactWriteItems", 0),
-        "write units (transactional, incl. GSI)": m.write_units,
-        "model: read units / write units table + GSI": (model["read"], model["table"], model["index"]),
-        "model: $ per million such checks": (((model["table"] + model["index"]) * WRITE_PRICE
-                                              + model["read"] * READ_PRICE)).quantize(Decimal("0.01")),
-        "check ms (DynamoDB Local)": round(ms, 1),
-    }
+    units = model_units(m)
+    return {"resting orders": 2 * pairs, "crossing": crossing, "seeding s": round(seeded_s, 1),
+            "nothing crossing: items read / read calls": (idle["items read"], idle["read calls"]),
+            "fills": report.fills, "items read": m.items_read,
+            "read calls": sum(v for k, v in m.calls.items() if k.split(".")[-1] in READS),
+            "transactions": m.calls.get("dynamodb.TransactWriteItems", 0),
+            "read units": units["read"], "write units (table + GSI)": units["write"] + units["index"],
+            "check ms": round(ms, 1)}
 
 
-def main() -> int:
-    from tests.fixtures.aws import DynamoDBLocal, stack, unique_prefix
-    meter = install_meter()
+# ---- main -----------------------------------------------------------------------------------------------------
+
+def summary(out: dict) -> list[dict]:
+    rows = []
+    for r in out.get("cost", []):
+        if r.get("todo"):
+            rows.append(row("cost", r["operation"], r["todo"], f"floor ${r['floor $/M dynamodb']}/M"))
+            continue
+        rows.append(row("cost", f"{r['operation']}: trips, items r/w, RU/WU(+GSI), $/M ddb / total",
+                        f"{r['dynamodb round trips']}, {r['items read']}/{r['items written']}, "
+                        f"{r['read units']}/{r['write units (table)']}(+{r['write units (GSI)']}), "
+                        f"{r['$/M dynamodb']} / {r['$/M total']}",
+                        f"floor ${r['floor $/M dynamodb']}/M, ratio {r['ratio dynamodb $ / floor']}"))
+    for name, r in (out.get("overhead") or {}).items():
+        rows.append(row("overhead", f"{name}: app vs bare boto3 ms p50 / p99 ({r['round trips']} trips)",
+                        f"{r['app ms p50 / p99']} vs {r['bare boto3 ms p50 / p99']}: "
+                        f"{r['ratio p50']}× / {r['ratio p99']}×", "≤ 1.5× (reprice)"))
+    for r in out.get("matching", []):
+        rows.append(row("matching", f"{r['resting orders']:,} resting, {r['crossing']} crossing: items read, "
+                                    "read calls, ms", f"{r['items read']}, {r['read calls']}, {r['check ms']}",
+                        "grows with crossing, not resting"))
+    return rows
+
+
+def main(argv: list[str]) -> int:
+    parts = [a for a in argv if a in ("cost", "overhead", "matching")] or ["cost", "overhead", "matching"]
+    n = int(os.environ.get("BENCH_N", "20"))
+    levels = [int(x) for x in os.environ.get("BENCH_MATCHING", "1000 10000 100000").split()]
+    from chalice.test import Client
+
+    from tests.fixtures.aws import ROOT, DynamoDBLocal, stack, unique_prefix
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    os.environ.setdefault("ADMIN_PASSWORD", "bench-admin-pass")
     server = DynamoDBLocal().start()
+    out: dict = {"machine": f"{os.cpu_count()} CPUs", "prices $/M": {k: str(v) for k, v in PRICES.items()}}
     try:
-        print("== trading: reprice (POST /api/liquidity/reprice through the app, DynamoDB Local) ==")
-        with stack(unique_prefix(), endpoint=server.endpoint):
-            for k, v in bench_reprice(meter).items():
-                print(f"  {k}: {v}")
-        print("== trading: matching check, 10,000 resting orders, 10 crossing (DynamoDB Local) ==")
-        with stack(unique_prefix(), endpoint=server.endpoint):
-            for k, v in bench_matching(meter).items():
-                print(f"  {k}: {v}")
+        from app import app
+        if "cost" in parts or "overhead" in parts:
+            with stack(unique_prefix(), endpoint=server.endpoint), \
+                    Client(app, stage_name="dev", project_dir=ROOT) as client:
+                os.environ["DYNAMODB_ENDPOINT"] = server.endpoint
+                if "cost" in parts:
+                    print(f"== cost per operation ({n} each, DynamoDB Local) ==", flush=True)
+                    out["cost"] = bench_cost(client, app, n)
+                if "overhead" in parts:
+                    print(f"== latency overhead ({5 * n} each, app vs bare boto3) ==", flush=True)
+                    out["overhead"] = bench_overhead(client, app, 5 * n)
+        if "matching" in parts:
+            out["matching"] = []
+            for resting in levels:
+                print(f"== matching check: {resting:,} resting orders, 10 crossing ==", flush=True)
+                with stack(unique_prefix(), endpoint=server.endpoint):
+                    out["matching"].append(bench_matching(resting))
     finally:
         server.stop()
+    out["summary"] = summary(out)
+    for r in out["summary"]:
+        print(f"  {r['metric']}: {r['value']}   [{r['target']}]", flush=True)
+    write_section("bench_trading", out)
     return 0
 
 
-run = main
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

@@ -4,7 +4,11 @@
 - GET /ws with an Upgrade header is the WebSocket API: $connect (non-2xx rejects the handshake), each frame
   to $default, close to $disconnect, with API Gateway's event shapes;
 - /<stage>/@connections/<connectionId> is the management API the app calls through boto3
-  (POST sends, GET describes, DELETE closes; an unknown connection is 410 GoneException).
+  (POST sends, GET describes, DELETE closes; an unknown connection is 410 GoneException);
+- GET /_local/stats is the emulator's own (no AWS counterpart): handler pool, pumps, connections, memory.
+
+HTTP requests and WebSocket events run in a thread pool (one thread per in-flight request, as one Lambda
+container per request in AWS), so a slow request never holds up the others; the event loop only moves bytes.
 """
 import asyncio
 import base64
@@ -73,12 +77,15 @@ class Connection:
 
 class Gateway:
     def __init__(self, app, invoker: Invoker, pool: ThreadPoolExecutor, stage: str = "local",
-                 api_id: str = "local", idle_timeout_s: float = 600):
+                 api_id: str = "local", idle_timeout_s: float = 600, stats=None):
         self.app, self.invoker, self.pool = app, invoker, pool
+        self.stats = stats or (lambda: {})
+        self.in_flight = 0
         self.rest = LocalGateway(app, Config())
         self.stage, self.api_id, self.idle_timeout_s = stage, api_id, idle_timeout_s
         self.management_prefix = f"/{stage}/@connections/"
         self.connections: dict[str, Connection] = {}
+        self.closing = False
 
     def web_app(self) -> web.Application:
         web_app = web.Application(client_max_size=MAX_BODY)
@@ -91,10 +98,17 @@ class Gateway:
             return await self.management(request)
         if request.path == "/ws" and request.headers.get("Upgrade", "").lower() == "websocket":
             return await self.websocket(request)
+        if request.path == "/_local/stats" and request.method == "GET":
+            return web.json_response({"inFlight": self.in_flight, "queued": self.pool._work_queue.qsize(),
+                                      "connections": len(self.connections), **self.stats()})
         return await self.http(request)
 
     async def _run(self, fn, *args, **kw):
-        return await asyncio.get_running_loop().run_in_executor(self.pool, functools.partial(fn, *args, **kw))
+        self.in_flight += 1
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self.pool, functools.partial(fn, *args, **kw))
+        finally:
+            self.in_flight -= 1
 
     # --- REST API --------------------------------------------------------------------------------------
 
@@ -176,7 +190,8 @@ class Gateway:
             try:
                 await self._route("$disconnect", event)
             except Exception:
-                log.exception("$disconnect handler failed")
+                if not self.closing:  # at shutdown the handler pool may be gone before the last sockets close
+                    log.exception("$disconnect handler failed")
         return ws
 
     async def _message(self, request, cid: str, connected_at: int, body: str, b64: bool):
@@ -192,6 +207,7 @@ class Gateway:
                                                    "requestId": ctx["requestId"]}))
 
     async def _close_all(self, _app):
+        self.closing = True
         for conn in list(self.connections.values()):
             await conn.ws.close(code=1001, message=b"Going away")
 

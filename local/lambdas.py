@@ -11,6 +11,7 @@ import re
 import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 from chalice.app import DynamoDBEventConfig, ScheduledEventConfig, SQSEventConfig
 from chalice.local import LambdaContext
@@ -51,9 +52,29 @@ class Worker(threading.Thread):
     def __init__(self, name: str, stop: threading.Event):
         super().__init__(name=name, daemon=True)
         self.stop = stop
+        # what GET /_local/stats shows: whether the pump keeps up (records, handler time, lag of the last batch:
+        # queues only, from SentTimestamp; DynamoDB Local gives stream records a creation time in whole minutes)
+        self.stats = {"invocations": 0, "records": 0, "handler_s": 0.0, "lag_s": 0.0, "max_lag_s": 0.0}
+        self._stats_lock = threading.Lock()
 
     def setup(self):
         """Runs before start(), in the caller's thread: resolve the source, fail loudly if it is missing."""
+
+    def invoke(self, invoker: "Invoker", name: str, event: dict, records: int, lag_s: float = 0.0):
+        t = time.monotonic()
+        try:
+            return invoker(name, event)
+        finally:
+            with self._stats_lock:
+                self._count(records, time.monotonic() - t, lag_s)
+
+    def _count(self, records: int, seconds: float, lag_s: float):
+        s = self.stats
+        s["invocations"] += 1
+        s["records"] += records
+        s["handler_s"] = round(s["handler_s"] + seconds, 3)
+        s["lag_s"] = round(max(0.0, lag_s), 3)
+        s["max_lag_s"] = max(s["max_lag_s"], s["lag_s"])
 
 
 # --- EventBridge schedules --------------------------------------------------------------------------------
@@ -89,7 +110,7 @@ class Scheduler(Worker):
         while not self.stop.wait(max(0.0, next_at - time.monotonic())):
             next_at += self.interval
             try:
-                self.invoker(self.source.name, self.event())
+                self.invoke(self.invoker, self.source.name, self.event(), 0)
             except Exception:
                 log.exception("schedule %s failed", self.source.name)
             next_at = max(next_at, time.monotonic())  # a run longer than the rate: no burst of catch-up runs
@@ -207,7 +228,7 @@ class StreamPump(Worker):
         event = {"Records": [{**r, "eventSourceARN": self.arn} for r in records]}
         for attempt in itertools.count():
             try:
-                self.invoker(self.source.name, event)
+                self.invoke(self.invoker, self.source.name, event, len(records))
                 return
             except Exception:
                 log.exception("stream handler %s failed (attempt %d, %d records)", self.source.name,
@@ -231,16 +252,22 @@ def _message_attribute(v: dict) -> dict:
 
 
 class QueuePump(Worker):
-    """Long-polls a queue; a handler success deletes the batch, a failure leaves it for redelivery after the
+    """Long-polls a queue and invokes the handler per batch, up to `concurrency` batches at once (Lambda's SQS event
+    source mapping runs batches in parallel invocations: a handler that waits, such as a throttled broadcast, does
+    not hold up the queue). A handler success deletes the batch, a failure leaves it for redelivery after the
     queue's visibility timeout (no partial batch responses, as with Chalice)."""
 
     def __init__(self, invoker: Invoker, source: SQSEventConfig, sqs, stop: threading.Event, region: str,
-                 index: int = 0):
+                 index: int = 0, concurrency: int = 1):
         super().__init__(f"sqs-{source.name}-{index}", stop)
         self.invoker, self.source, self.sqs, self.region = invoker, source, sqs, region
         self.batch_size = source.batch_size or 10
         self.window = source.maximum_batching_window_in_seconds or 0
         self.url = self.arn = None
+        self.concurrency = max(1, concurrency)
+        self.slots = threading.BoundedSemaphore(self.concurrency)
+        self.pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix=f"sqs-{source.name}") \
+            if self.concurrency > 1 else None
 
     def setup(self):
         name = self.source.queue or self.source.queue_arn.rsplit(":", 1)[-1]
@@ -263,7 +290,16 @@ class QueuePump(Worker):
         return r
 
     def run(self):
+        try:
+            self._run()
+        finally:
+            if self.pool is not None:
+                self.pool.shutdown(wait=True, cancel_futures=True)
+
+    def _run(self):
         while not self.stop.is_set():
+            if not self.slots.acquire(timeout=0.5):  # every slot busy: poll again once one frees
+                continue
             try:
                 messages = self._receive(self.batch_size, 1)
                 deadline = time.monotonic() + self.window
@@ -272,17 +308,32 @@ class QueuePump(Worker):
                     if len(messages) < self.batch_size:
                         self.stop.wait(0.05)
             except Exception as e:
+                self.slots.release()
                 if self.stop.is_set():
                     return
                 log.warning("sqs %s: %s", self.source.name, e)
                 self.stop.wait(1.0)
                 continue
-            if messages:
+            if not messages:
+                self.slots.release()
+            elif self.pool is None:
                 self._deliver(messages)
+            else:
+                self.pool.submit(self._deliver, messages)
 
     def _deliver(self, messages: list[dict]):
         try:
-            self.invoker(self.source.name, {"Records": [self.record(m) for m in messages]})
+            self._invoke(messages)
+        except Exception:
+            log.exception("sqs %s: delivery failed", self.source.name)
+        finally:
+            self.slots.release()
+
+    def _invoke(self, messages: list[dict]):
+        sent = min(int(m.get("Attributes", {}).get("SentTimestamp", 0)) for m in messages)
+        try:
+            self.invoke(self.invoker, self.source.name, {"Records": [self.record(m) for m in messages]},
+                        len(messages), time.time() - sent / 1000 if sent else 0.0)
         except Exception:
             log.exception("sqs handler %s failed; %d messages return after the visibility timeout",
                           self.source.name, len(messages))
@@ -294,8 +345,10 @@ class QueuePump(Worker):
 
 
 def workers(invoker: Invoker, clients, stop: threading.Event, region: str, schedule_scale: float = 1.0,
-            stream_poll_s: float = 0.15) -> list[Worker]:
-    """One worker per schedule, stream mapping and SQS poller of the app (other event sources: logged)."""
+            stream_poll_s: float = 0.15, queue_concurrency: int = 8) -> list[Worker]:
+    """One worker per schedule, stream mapping and SQS queue of the app (other event sources: logged). A queue
+    runs up to its maximum_concurrency batches at once (queue_concurrency when unset); a stream shard one batch
+    at a time, in order, as Lambda does."""
     out: list[Worker] = []
     for src in invoker.app.event_sources:
         if isinstance(src, ScheduledEventConfig):
@@ -303,8 +356,8 @@ def workers(invoker: Invoker, clients, stop: threading.Event, region: str, sched
         elif isinstance(src, DynamoDBEventConfig):
             out.append(StreamPump(invoker, src, clients("dynamodb"), clients("dynamodbstreams"), stop, stream_poll_s))
         elif isinstance(src, SQSEventConfig):
-            out += [QueuePump(invoker, src, clients("sqs"), stop, region, i)
-                    for i in range(src.maximum_concurrency or 1)]
+            out.append(QueuePump(invoker, src, clients("sqs"), stop, region,
+                                 concurrency=src.maximum_concurrency or queue_concurrency))
         else:
             log.warning("event source %s (%s) is not emulated locally", src.name, type(src).__name__)
     return out

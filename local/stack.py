@@ -1,9 +1,11 @@
 """The local stack (`make run`): the real Chalice app with AWS's plumbing emulated around it, on one port.
 
-    PORT=3001 DB=moto|dynamodb-local FEED=on|off SEED=on|off python -m local.stack
+    PORT=3001 DB=dynamodb-local|moto FEED=on|off SEED=on|off python -m local.stack
 
-1. DynamoDB + Streams (moto server, or DynamoDB Local with DB=dynamodb-local) and SQS (moto server), as child
-   processes; tables and queues come from infra/resources.json (chalicelib.storage.schema).
+1. DynamoDB + Streams (DynamoDB Local, AWS's own engine, by default; moto server with DB=moto) and SQS (moto
+   server), as child processes; tables and queues come from infra/resources.json (chalicelib.storage.schema).
+   moto is not the default: its transact_write_items deep-copies the whole table for every item of a transaction,
+   so under load every reprice gets slower and the process grows without bound (docs/performance.md).
 2. API Gateway on 127.0.0.1:PORT: REST API, WebSocket API at /ws, its management API at /local/@connections
    (local/gateway.py).
 3. EventBridge schedules and the DynamoDB Streams / SQS event source mappings (local/lambdas.py).
@@ -20,6 +22,7 @@ import importlib
 import json
 import logging
 import os
+import re
 import signal
 import socket
 import sys
@@ -60,6 +63,44 @@ def _read_json(path: str) -> dict | None:
         return None
 
 
+def rss_mb(pid: int) -> float | None:
+    """Resident memory of a process (Linux /proc), in MB."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        return None
+    return None
+
+
+class CallCounter:
+    """AWS API calls made in this process, by the kind of thread making them (request pool, each pump) and
+    operation: GET /_local/stats shows them, so a benchmark can tell which handler loads the engine."""
+
+    def __init__(self):
+        self.counts: dict[str, int] = {}
+        self.lock = threading.Lock()
+
+    def install(self):
+        from botocore.client import BaseClient
+        real, counts, lock = BaseClient._make_api_call, self.counts, self.lock
+
+        def counted(client, operation_name, api_params):
+            source = re.sub(r"_\d+$", "", threading.current_thread().name)  # pool threads: name_N
+            key = f"{source} {client.meta.service_model.service_name}.{operation_name}"
+            with lock:
+                counts[key] = counts.get(key, 0) + 1
+            return real(client, operation_name, api_params)
+        BaseClient._make_api_call = counted
+        return self
+
+    def snapshot(self) -> dict:
+        with self.lock:
+            return dict(self.counts)
+
+
 def _per_thread_request_state(app):
     """Lambda runs one request at a time per container; here one app object serves a thread pool, and Chalice
     keeps the request being handled on the app (app.current_request, app.lambda_context). Make those per-thread
@@ -74,9 +115,32 @@ def _per_thread_request_state(app):
                                                 "lambda_context": per_thread("lambda_context")})
 
 
-def load_app(module: str, management_endpoint: str):
+def _per_thread_log_keys():
+    """The same for the app's structured-log keys: powertools' Logger.append_keys / remove_keys change keys shared
+    by every thread (one request's request_id would show in another's lines); their thread_safe_ variants keep
+    them per thread, which is what one Lambda container per request gives in AWS."""
+    try:
+        from aws_lambda_powertools import Logger
+    except ImportError:
+        return
+    Logger.append_keys = Logger.thread_safe_append_keys
+    Logger.remove_keys = Logger.thread_safe_remove_keys
+
+
+def _connection_pool(size: int):
+    """pynamodb keeps 10 HTTP connections per client (plenty for one request per Lambda container); a thread pool
+    of `size` concurrent requests sharing the app's clients needs as many, or every request beyond the tenth
+    opens and drops a connection of its own."""
+    from pynamodb import settings
+    if not hasattr(settings.override_settings, "max_pool_connections"):
+        settings.default_settings_dict["max_pool_connections"] = max(10, size)
+
+
+def load_app(module: str, management_endpoint: str, concurrency: int = 10):
     if ROOT not in sys.path:
         sys.path.insert(0, ROOT)
+    _per_thread_log_keys()
+    _connection_pool(concurrency + 16)  # the request threads and the pumps
     app = importlib.import_module(module).app
     _per_thread_request_state(app)
     if app.websocket_api is not None:
@@ -96,7 +160,7 @@ class Stack:
                  chain: bool = False, chain_port: int | None = None):
         env = os.environ.get
         self.port = int(env("PORT", "3001")) if port is None else port  # 0: any free port
-        self.db = db or env("DB", "moto")
+        self.db = db or env("DB", "dynamodb-local")
         if self.db not in ("moto", "dynamodb-local"):
             raise ValueError(f"DB must be moto or dynamodb-local, not {self.db!r}")
         self.seed = _flag("SEED", True) if seed is None else seed
@@ -117,6 +181,7 @@ class Stack:
         self.workers: list[threading.Thread] = []
         self.credentials: dict | None = None
         self.app = self.gateway = None
+        self.calls = CallCounter().install() if _flag("COUNT_CALLS", False) else None
         self._loop = self._loop_thread = self._runner = self._pool = self._sock = None
 
     @property
@@ -167,10 +232,11 @@ class Stack:
         if self.chain_on:
             self._start_chain()
 
-        self.app = load_app(self.app_module, self.env["WS_MANAGEMENT_ENDPOINT"])
+        self.app = load_app(self.app_module, self.env["WS_MANAGEMENT_ENDPOINT"], self.concurrency)
         invoker = lambdas.Invoker(self.app)
         self.workers = lambdas.workers(invoker, self.client, self.stop_event, self.env["AWS_DEFAULT_REGION"],
-                                       self.schedule_scale)
+                                       self.schedule_scale,
+                                       queue_concurrency=int(os.environ.get("QUEUE_CONCURRENCY", "8")))
         for w in self.workers:
             try:
                 w.setup()  # streams positioned before the first request can write
@@ -180,7 +246,7 @@ class Stack:
 
         self._pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="lambda")
         self.gateway = Gateway(self.app, invoker, self._pool, stage=STAGE,
-                               idle_timeout_s=float(os.environ.get("WS_IDLE_TIMEOUT", "600")))
+                               idle_timeout_s=float(os.environ.get("WS_IDLE_TIMEOUT", "600")), stats=self.stats)
         self._serve(sock)
         _write_json(self.info_path, {"pid": os.getpid(), "baseUrl": self.base_url, "wsUrl": self.ws_url,
                                      "db": self.db, "env": self.env,
@@ -196,6 +262,13 @@ class Stack:
             feeder = seeding.Feeder(self.base_url, tokens, self.stop_event)
             feeder.start()
             self.workers.append(feeder)
+
+    def stats(self) -> dict:
+        """Pumps and schedules (records delivered, handler time, lag of the last batch) and resident memory of
+        this process and of each engine (what GET /_local/stats answers)."""
+        return {"workers": {w.name: dict(w.stats) for w in self.workers if hasattr(w, "stats")},
+                "awsCalls": self.calls.snapshot() if self.calls else {},
+                "rssMb": {"stack": rss_mb(os.getpid()), **{e.name: rss_mb(e.proc.pid) for e in self.engines}}}
 
     def _configure_env(self, dynamodb_endpoint: str, sqs_endpoint: str):
         for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):

@@ -17,7 +17,7 @@ from decimal import Decimal
 from chalicelib.common.clock import now_ms
 from chalicelib.common.logging import logger
 from chalicelib.common.sqs import message_body
-from chalicelib.realtime.private import register_publisher
+from chalicelib.realtime.private import once_per_batch, register_publisher
 from chalicelib.trading.orders import LIQUIDITY, TERMINAL
 from chalicelib.trading.views import order_view, position_view_of, public_trade
 
@@ -126,9 +126,9 @@ def publish_order(item: dict):
     with fills is an `order.filled` webhook for the account's brokers."""
     if "order_id" not in item or "account_id" not in item:
         return None
-    if item.get("kind") == LIQUIDITY:
+    if item.get("kind") == LIQUIDITY:  # one depth broadcast request per symbol per stream batch
         from chalicelib.marketdata import events as md
-        _quietly("depth notify", md.notify_depth, item["symbol"])
+        once_per_batch(("depth", item["symbol"]), _quietly, "depth notify", md.notify_depth, item["symbol"])
     if item.get("status") in TERMINAL and Decimal(item.get("filled_quantity") or 0) > 0:
         _quietly("order.filled webhook", _order_filled_webhook, item)
     return "orders", item["account_id"], order_view(item)

@@ -142,5 +142,5 @@ def test_stream_publishers_private_channels_trades_depth(world, moto_db, monkeyp
     # each trade once (the taker's fills), with the candles' volume
     assert sorted(t["price"] for t in trades) == [D("70000"), D("70010")] and sorted(volume) == [D("0.01")] * 2
     assert all(set(t) == {"tradeId", "symbol", "price", "quantity", "side", "liquidation", "ts"} for t in trades)
-    assert depth == [SYM, SYM]  # the two liquidity orders changed
+    assert depth == [SYM]  # the two liquidity orders changed: one depth request for the batch
     assert "trades" not in by_channel  # fills are not a private channel
