@@ -2,8 +2,6 @@
 import re
 from decimal import Decimal
 
-from Crypto.Hash import keccak  # pycryptodome (already a web3 dependency); web3 itself stays off the HTTP path
-
 USERNAME_RE = re.compile(r"^[A-Za-z0-9_.@\-]{3,64}$")
 ADDRESS_RE = re.compile(r"^0x[0-9a-fA-F]{40}$")
 USERNAME_RULE = "username may contain letters, digits and _ . @ - (3 to 64 characters)"
@@ -18,6 +16,8 @@ def check_username(username: str) -> str:
 
 
 def _keccak_hex(data: bytes) -> str:
+    # pycryptodome (already a web3 dependency), imported on first use: ~75 ms off the HTTP handler's cold start
+    from Crypto.Hash import keccak
     h = keccak.new(digest_bits=256)
     h.update(data)
     return h.hexdigest()

@@ -27,10 +27,10 @@ Username = Annotated[str, BeforeValidator(_no_number), Field(min_length=3, max_l
 
 class Body(BaseModel):
     """Base of every request body: unknown fields are ignored, types are checked."""
-    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True, defer_build=True)  # built on first use: cold start
 
 
 class PageQuery(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", defer_build=True)
     limit: int = Field(default=50, ge=1, le=500)
     cursor: str | None = None

@@ -12,8 +12,6 @@ import base64
 import hashlib
 import os
 
-from Crypto.Cipher import AES
-
 from chalicelib import settings
 from chalicelib.common.logging import logger
 
@@ -41,6 +39,7 @@ def _key() -> bytes:
 
 def seal(plaintext: str, aad: str) -> str:
     nonce = os.urandom(12)
+    from Crypto.Cipher import AES  # on first use: keeps pycryptodome (cffi) off the cold start
     cipher = AES.new(_key(), AES.MODE_GCM, nonce=nonce)
     cipher.update(aad.encode())
     ct, tag = cipher.encrypt_and_digest(plaintext.encode())
@@ -54,6 +53,7 @@ def open_(sealed: str, aad: str) -> str:
     data = sealed[3:]
     raw = base64.urlsafe_b64decode(data + "=" * (-len(data) % 4))
     nonce, ct, tag = raw[:12], raw[12:-16], raw[-16:]
+    from Crypto.Cipher import AES  # on first use: keeps pycryptodome (cffi) off the cold start
     cipher = AES.new(_key(), AES.MODE_GCM, nonce=nonce)
     cipher.update(aad.encode())
     return cipher.decrypt_and_verify(ct, tag).decode()

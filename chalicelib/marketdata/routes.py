@@ -47,7 +47,7 @@ class PriceFeedBody(Body):
 
 
 class Query(BaseModel):
-    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True, defer_build=True)
 
 
 class SymbolQuery(Query):
