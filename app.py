@@ -18,12 +18,13 @@ from chalicelib.common.logging import logger
 from chalicelib.marketdata.routes import bp as marketdata_bp
 from chalicelib.realtime import handlers as ws
 from chalicelib.trading.routes import bp as trading_bp
+from chalicelib.web.routes import bp as web_bp
 
 app = Chalice(app_name="sim-trading")
 app.experimental_feature_flags.update(["WEBSOCKETS"])
 app.websocket_api.session = boto3.session.Session()
 
-for bp in (auth_bp, accounts_bp, admin_bp, marketdata_bp, trading_bp, broker_bp):
+for bp in (auth_bp, accounts_bp, admin_bp, marketdata_bp, trading_bp, broker_bp, web_bp):
     app.register_blueprint(bp)
 
 
