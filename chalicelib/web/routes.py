@@ -14,6 +14,7 @@ import re
 from chalice import Blueprint, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from chalicelib import config
 from chalicelib.accounts import store as accounts
 from chalicelib.common.errors import ApiError
 from chalicelib.common.http import route
@@ -101,7 +102,10 @@ def _color(uid: str) -> str:
 @route(bp, "/api/brand-config", ["GET"], query=BrandQuery)
 def brand_config(req):
     root = _brand_root(req.query)
-    if root is None:
-        return dict(DEFAULT_BRAND)
-    return {"brandName": root.name or root.username, "logoUrl": None, "primaryColor": _color(root.user_id),
-            "brokerUid": root.user_id, "tenantCode": root.tenant_code}
+    out = dict(DEFAULT_BRAND) if root is None else {
+        "brandName": root.name or root.username, "logoUrl": None, "primaryColor": _color(root.user_id),
+        "brokerUid": root.user_id, "tenantCode": root.tenant_code}
+    ws_url = config.env("PUBLIC_WS_URL")  # AWS: the WebSocket API's stage URL (docs/deploy.md); locally <api>/ws
+    if ws_url:
+        out["wsUrl"] = ws_url
+    return out
