@@ -105,7 +105,20 @@ def brand_config(req):
     out = dict(DEFAULT_BRAND) if root is None else {
         "brandName": root.name or root.username, "logoUrl": None, "primaryColor": _color(root.user_id),
         "brokerUid": root.user_id, "tenantCode": root.tenant_code}
-    ws_url = config.env("PUBLIC_WS_URL")  # AWS: the WebSocket API's stage URL (docs/deploy.md); locally <api>/ws
+    ws_url = public_ws_url()
     if ws_url:
         out["wsUrl"] = ws_url
     return out
+
+
+def public_ws_url() -> str | None:
+    """The WebSocket URL clients connect to, when it is not <api-url>/ws (the local stack's): PUBLIC_WS_URL, else
+    in AWS the WebSocket API's stage URL, which is its management endpoint (https://<id>.execute-api.../<stage>,
+    set by the template) with the wss scheme."""
+    explicit = config.env("PUBLIC_WS_URL")
+    if explicit:
+        return explicit
+    mgmt = config.env("WS_MANAGEMENT_ENDPOINT")
+    if mgmt.startswith("https://"):
+        return "wss://" + mgmt[len("https://"):]
+    return None

@@ -153,6 +153,7 @@ export class StTradingWidget extends HTMLElement {
     this.socket.start();
     await this._loadSymbols();
     const sso = this.getAttribute('sso-token');
+    this._booted = true;
     if (sso) await this._ssoLogin(sso);
     else if (this.token) await this._resume();
     else this._showAuth();
@@ -199,11 +200,11 @@ export class StTradingWidget extends HTMLElement {
   }
 
   // --- brand and symbols ------------------------------------------------------------------------------------
-  async _loadBrand() {
+  async _loadBrand(brokerUid) {
     try {
       const q = new URLSearchParams();
       if (this.brandDomain) q.set('domain', this.brandDomain);
-      if (this.brokerUid) q.set('brokerUid', this.brokerUid);
+      if (brokerUid || this.brokerUid) q.set('brokerUid', brokerUid || this.brokerUid);
       const b = await this.api.get('/api/brand-config?' + q);
       this.brand = b;
       this.$('brand').textContent = b.brandName || 'ST Trading';
@@ -376,6 +377,9 @@ export class StTradingWidget extends HTMLElement {
   }
 
   async _ssoLogin(jwt) {
+    if (!this._booted) return; // set before the element is ready: _boot logs in with it
+    if (jwt === this._ssoUsed) return; // a jti is accepted once: never send the same token twice
+    this._ssoUsed = jwt;
     try {
       const r = await this.api.post('/api/auth/sso/token', { token: jwt });
       if (r.logoutRedirectUrl) this._setLogoutRedirect(r.logoutRedirectUrl);
@@ -497,6 +501,11 @@ export class StTradingWidget extends HTMLElement {
   }
 
   _renderAccount(me) {
+    // the chart page has no broker-uid: the brand is the logged-in account's
+    if (!this.brokerUid && me.brandRootId && (!this.brand || this.brand.brokerUid !== me.brandRootId)) {
+      this.brand = { brokerUid: me.brandRootId };
+      this._loadBrand(me.brandRootId);
+    }
     this.$('balance').textContent = num(me.balance, 2);
     this.$('available').textContent = num(me.availableBalance, 2);
     this.$('equity').textContent = num(me.equity, 2);
