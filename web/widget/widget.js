@@ -126,7 +126,7 @@ export class StTradingWidget extends HTMLElement {
     if (name === 'width') this._applyWidth();
     else if (name === 'theme') this._applyTheme(value);
     else if (name === 'sso-token' && value) this._ssoLogin(value);
-    else if (name === 'default-symbol' && value && !this._userPickedSymbol) this._selectSymbol(value);
+    else if (name === 'default-symbol' && value && !this._userPickedSymbol && this._booted) this._selectSymbol(value);
   }
 
   connectedCallback() {
@@ -136,15 +136,20 @@ export class StTradingWidget extends HTMLElement {
     this._applyWidth();
     this._applyTheme(this.getAttribute('theme') || 'dark');
     if (this.getAttribute('mode') === 'page') this.shadowRoot.querySelector('.root').classList.add('page');
-    this._wire();
-    this._initChart();
+    if (!this.chart) {
+      this._wire();
+      this._initChart();
+    }
     this._boot();
   }
 
   disconnectedCallback() {
+    // moved or removed from the page: close the socket; connecting again starts over (new socket, fresh data)
     if (this.socket) this.socket.stop();
-    if (this._ro) this._ro.disconnect();
+    this.socket = null;
+    this.state.symbol = null;
     this._started = false;
+    this._booted = false;
   }
 
   async _boot() {
@@ -308,6 +313,7 @@ export class StTradingWidget extends HTMLElement {
     el.classList.toggle('up', prev != null && this.state.price > prev);
     el.classList.toggle('down', prev != null && this.state.price < prev);
     if (fromTick) {
+      this._markPositions();
       this.state.ticks += 1;
       el.dataset.ticks = String(this.state.ticks);
       // the live candle follows every tick between kline messages
@@ -498,6 +504,18 @@ export class StTradingWidget extends HTMLElement {
     } catch (e) {
       if (e.status === 401) this._sessionLost(); else this._error(e, 'refresh');
     }
+  }
+
+  _markPositions() {
+    // between refreshes, the mark price and PnL of open positions in this symbol follow the ticks
+    const pos = (this.state.positions || []).filter((p) => p.symbol === this.state.symbol);
+    if (!pos.length) return;
+    for (const p of pos) {
+      const q = Number(p.quantity);
+      p.markPrice = this.state.price;
+      p.unrealizedPnl = (p.side === 'long' ? 1 : -1) * (this.state.price - Number(p.entryPrice)) * q;
+    }
+    this._renderLists();
   }
 
   _renderAccount(me) {
