@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PORT ?= 3001
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: run test install node-deps contracts package ledger-check bench smoke clean
+.PHONY: run test install node-deps contracts widget browser package ledger-check bench smoke clean
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -27,15 +27,31 @@ node-deps: node_modules/.installed
 contracts: node-deps
 	contracts/build.sh
 
-run: install node-deps
+
+# The widget bundle (web/widget/*.js + lightweight-charts, by esbuild) lands in chalicelib/web/dist/, which
+# `chalice package` ships with the app; /widget/st-trading-widget.js serves it (docs/deploy.md).
+WIDGET := chalicelib/web/dist/st-trading-widget.js
+$(WIDGET): node_modules/.installed $(wildcard web/widget/*.js web/widget/*.mjs)
+	node web/widget/build.mjs
+
+widget: $(WIDGET)
+
+# The browser tests drive Debian's chromium with Playwright (its own browser download cannot reach the internet).
+CHROMIUM ?= /usr/bin/chromium
+browser:
+	@test -x $(CHROMIUM) || { echo "installing chromium for the browser tests"; \
+	  $$(test "$$(id -u)" = 0 || echo sudo) apt-get update -qq && \
+	  $$(test "$$(id -u)" = 0 || echo sudo) apt-get install -y -qq chromium >/dev/null; }
+
+run: install node-deps widget
 	PORT=$(PORT) $(BIN)/python -m local.stack
 
-test: install node-deps
+test: install node-deps widget browser
 	$(BIN)/python -m pytest -q
 
 # SAM template + deployment.zip in out/ (docs/deploy.md); `make package STAGE=prod` for the prod stage.
 package: STAGE ?= dev
-package: install
+package: install widget
 	rm -rf out && AWS_DEFAULT_REGION=us-east-1 $(BIN)/chalice package --stage $(STAGE) --merge-template infra/resources.json out
 	$(BIN)/cfn-lint out/sam.json
 

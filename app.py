@@ -20,13 +20,14 @@ from chalicelib.realtime import handlers as ws
 from chalicelib.trading.routes import bp as trading_bp
 from chalicelib.withdrawals.routes import bp as withdrawals_bp
 from chalicelib.withdrawals import settings as withdrawal_settings
+from chalicelib.web.routes import bp as web_bp
 
 settings.check_required(logger.error)  # a setting required in AWS and missing: fail the cold start, one clear log line
 app = Chalice(app_name="sim-trading")
 app.experimental_feature_flags.update(["WEBSOCKETS"])
 app.websocket_api.session = boto3.session.Session()
 
-for bp in (auth_bp, accounts_bp, admin_bp, marketdata_bp, trading_bp, broker_bp, withdrawals_bp):
+for bp in (auth_bp, accounts_bp, admin_bp, marketdata_bp, trading_bp, broker_bp, withdrawals_bp, web_bp):
     app.register_blueprint(bp)
 wiring.wire()  # cross-capability hooks: book provider, stream publishers, WebSocket channels
 

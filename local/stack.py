@@ -253,6 +253,8 @@ class Stack:
                                      "engines": {e.name: e.proc.pid for e in self.engines}})
         log.info("API on %s, WebSocket on %s (%s, %d schedules/pumps, app %s)", self.base_url, self.ws_url,
                  self.db, len(self.workers), self.app_module)
+        log.info("pages: %s/pages/chart.html  %s/pages/broker-portal.html  widget: %s/widget/st-trading-widget.js",
+                 self.base_url, self.base_url, self.base_url)
 
         if self.seed:
             self._seed()

@@ -43,3 +43,53 @@ def login(req):
 def logout(req):
     store.revoke(guards.bearer_token(req.raw))
     return {"ok": True}
+
+
+# --- SSO (chalicelib/auth/sso.py verifies, sso_service.py logs in) ------------------------------------------
+
+class SsoTokenBody(Body):
+    token: Str = Field(min_length=1, max_length=8192)
+
+
+def _pages_prefix(raw) -> str:
+    """The path prefix of the deployment (API Gateway stage, e.g. '/dev'; '' locally), so a redirect to
+    /pages/... lands on the same deployment."""
+    ctx = raw.context or {}
+    path, resource = ctx.get("path") or "", ctx.get("resourcePath") or ""
+    return path[:-len(resource)] if resource and path.endswith(resource) else ""
+
+
+@route(bp, "/api/auth/sso", ["GET"])
+def sso_redirect(req):
+    """Browser redirect: 302 to /pages/chart.html#auth_token=<session token> (the page moves it into
+    localStorage.auth_token and clears the fragment). Rejected: 401, an HTML page for browsers, else JSON."""
+    from urllib.parse import quote
+
+    from chalice import Response
+
+    from chalicelib.auth import sso_service
+    token = (req.raw.query_params or {}).get("token")
+    try:
+        done = sso_service.login(token)
+    except ApiError as e:
+        if "text/html" in (req.header("accept") or ""):
+            from html import escape
+            page = ("<!doctype html><meta charset=utf-8><title>Sign-in failed</title>"
+                    f"<h1>Sign-in failed</h1><p>{escape(e.error)}</p>")
+            return Response(page, status_code=e.status, headers={"Content-Type": "text/html; charset=utf-8",
+                                                                  "Cache-Control": "no-store"})
+        raise
+    fragment = f"auth_token={quote(done.token, safe='')}"
+    if done.logout_redirect_url:
+        fragment += f"&logout_redirect_url={quote(done.logout_redirect_url, safe='')}"
+    return Response("", status_code=302, headers={
+        "Location": f"{_pages_prefix(req.raw)}/pages/chart.html#{fragment}", "Cache-Control": "no-store",
+        "Referrer-Policy": "no-referrer"})
+
+
+@route(bp, "/api/auth/sso/token", ["POST"], body=SsoTokenBody)
+def sso_token(req):
+    """The widget's silent login: {token: <JWT>} -> {token, user, logoutRedirectUrl}."""
+    from chalicelib.auth import sso_service
+    done = sso_service.login(req.body.token)
+    return {"token": done.token, "user": user_view(done.account), "logoutRedirectUrl": done.logout_redirect_url}
