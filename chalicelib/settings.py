@@ -86,6 +86,8 @@ class Settings(BaseModel):
     # --- WebSocket fan-out ---
     ws_management_endpoint: str | None = Field(None, alias="WS_MANAGEMENT_ENDPOINT",
                                                description="API Gateway management endpoint of the WebSocket API")
+    public_ws_url: str | None = Field(None, alias="PUBLIC_WS_URL",
+                                      description="WebSocket URL the pages and widget connect to (default: derived)")
     ws_fanout_threads: int = Field(32, alias="WS_FANOUT_THREADS", description="parallel post_to_connection calls")
     ws_fanout_chunk: int = Field(500, alias="WS_FANOUT_CHUNK", description="connections per broadcast chunk")
     # --- logging ---

@@ -59,32 +59,43 @@ def _pages_prefix(raw) -> str:
     return path[:-len(resource)] if resource and path.endswith(resource) else ""
 
 
-@route(bp, "/api/auth/sso", ["GET"])
-def sso_redirect(req):
-    """Browser redirect: 302 to /pages/chart.html#auth_token=<session token> (the page moves it into
-    localStorage.auth_token and clears the fragment). Rejected: 401, an HTML page for browsers, else JSON."""
+def _failure_page(e: ApiError):
+    """A rejected browser sign-in as a small HTML page (the JSON error for API callers)."""
+    from html import escape
+
+    from chalice import Response
+    page = ("<!doctype html><meta charset=utf-8><title>Sign-in failed</title>"
+            f"<h1>Sign-in failed</h1><p>{escape(e.error)}</p>")
+    return Response(page, status_code=e.status, headers={"Content-Type": "text/html; charset=utf-8",
+                                                          "Cache-Control": "no-store"})
+
+
+def _redirect_to_chart(raw, done):
+    """302 to the chart page with the session token (and the broker's logout URL) in the fragment, which never
+    reaches a server log or a Referer."""
     from urllib.parse import quote
 
     from chalice import Response
-
-    from chalicelib.auth import sso_service
-    token = (req.raw.query_params or {}).get("token")
-    try:
-        done = sso_service.login(token)
-    except ApiError as e:
-        if "text/html" in (req.header("accept") or ""):
-            from html import escape
-            page = ("<!doctype html><meta charset=utf-8><title>Sign-in failed</title>"
-                    f"<h1>Sign-in failed</h1><p>{escape(e.error)}</p>")
-            return Response(page, status_code=e.status, headers={"Content-Type": "text/html; charset=utf-8",
-                                                                  "Cache-Control": "no-store"})
-        raise
     fragment = f"auth_token={quote(done.token, safe='')}"
     if done.logout_redirect_url:
         fragment += f"&logout_redirect_url={quote(done.logout_redirect_url, safe='')}"
     return Response("", status_code=302, headers={
-        "Location": f"{_pages_prefix(req.raw)}/pages/chart.html#{fragment}", "Cache-Control": "no-store",
+        "Location": f"{_pages_prefix(raw)}/pages/chart.html#{fragment}", "Cache-Control": "no-store",
         "Referrer-Policy": "no-referrer"})
+
+
+@route(bp, "/api/auth/sso", ["GET"])
+def sso_redirect(req):
+    """Browser redirect: 302 to /pages/chart.html#auth_token=<session token> (the page moves it into
+    localStorage.auth_token and clears the fragment). Rejected: 401, an HTML page for browsers, else JSON."""
+    from chalicelib.auth import sso_service
+    try:
+        done = sso_service.login((req.raw.query_params or {}).get("token"))
+    except ApiError as e:
+        if "text/html" in (req.header("accept") or ""):
+            return _failure_page(e)
+        raise
+    return _redirect_to_chart(req.raw, done)
 
 
 @route(bp, "/api/auth/sso/token", ["POST"], body=SsoTokenBody)

@@ -14,7 +14,7 @@ import re
 from chalice import Blueprint, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from chalicelib import config
+from chalicelib import settings
 from chalicelib.accounts import store as accounts
 from chalicelib.common.errors import ApiError
 from chalicelib.common.http import route
@@ -115,10 +115,10 @@ def public_ws_url() -> str | None:
     """The WebSocket URL clients connect to, when it is not <api-url>/ws (the local stack's): PUBLIC_WS_URL, else
     in AWS the WebSocket API's stage URL, which is its management endpoint (https://<id>.execute-api.../<stage>,
     set by the template) with the wss scheme."""
-    explicit = config.env("PUBLIC_WS_URL")
-    if explicit:
-        return explicit
-    mgmt = config.env("WS_MANAGEMENT_ENDPOINT")
+    s = settings.get()
+    if s.public_ws_url:
+        return s.public_ws_url
+    mgmt = s.ws_management_endpoint or ""
     if mgmt.startswith("https://"):
         return "wss://" + mgmt[len("https://"):]
     return None

@@ -391,15 +391,7 @@ def test_broker_portal_api_key_shown_once(stack, page):
     assert pg.errors == [], pg.errors
 
 
-def _lock_available(stack) -> bool:
-    r = api(stack, "POST", "/api/v1/broker/withdrawal/none/lock", key=stack["broker"]["apiKey"])
-    return r.status_code != 501
-
-
-def test_broker_portal_locks_and_unlocks_a_pooled_withdrawal(stack, page, request):
-    lock_available = _lock_available(stack)
-    if not lock_available:
-        request.applymarker(pytest.mark.xfail(reason="withdrawal lock lands with issue 10", strict=False))
+def test_broker_portal_locks_and_unlocks_a_pooled_withdrawal(stack, page):
     admin = stack["admin"]["token"]
     # a withdrawal of another broker's client sits in the OTC pool
     other = "ob_" + uuid.uuid4().hex[:8]
@@ -417,13 +409,11 @@ def test_broker_portal_locks_and_unlocks_a_pooled_withdrawal(stack, page, reques
     wid = w.json()["id"]
 
     pg = page
-    if not lock_available:
-        pg.page.set_default_timeout(5000)  # expected to fail at the lock: fail fast
     _portal_login(pg, stack)
     row = pg.page.locator(f'#pool-body tr[data-withdrawal="{wid}"]')
     row.wait_for()
     pg.shot("otc-pool")
-    # a lock needs the broker's bound wallet (PUT /api/broker/wallet, also issue 10's)
+    # a lock needs the broker's bound wallet (PUT /api/broker/wallet)
     pg.page.locator("#wallet-address").fill("0x" + "34" * 20)
     pg.page.locator("#wallet-save").click()
     pg.page.locator("#wallet-current", has_text="0x").wait_for()
