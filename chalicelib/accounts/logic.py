@@ -10,8 +10,8 @@ USERNAME_RULE = "username may contain letters, digits and _ . @ - (3 to 64 chara
 def check_username(username: str) -> str:
     """The one username rule of every endpoint that creates an account (register, admin brokers, sub-brokers)."""
     if not USERNAME_RE.match(username):
-        from chalicelib.common.errors import bad_request
-        raise bad_request(USERNAME_RULE, "VALIDATION_ERROR")
+        from chalicelib.common.errors import Rejected
+        raise Rejected("VALIDATION_ERROR", USERNAME_RULE)
     return username
 
 

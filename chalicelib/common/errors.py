@@ -1,6 +1,10 @@
 """The contract's error envelope: {"error": <message>, "code": <STABLE_CODE>, ...extra}.
 
 Error constants have one shape, ErrorSpec(status, code, error, message): `spec.exc()` makes the exception.
+
+Two exceptions: `Rejected` is a domain rule's refusal, raised by the pure modules (margin, pairs, matching), which
+know nothing of HTTP; `ApiError` is the adapters' and services' (it carries the HTTP status). common/http.py
+answers a `Rejected` as 400 (a `Conflict`, its subclass, as 409) with the same envelope.
 """
 from typing import NamedTuple
 
@@ -16,6 +20,31 @@ class ApiError(Exception):
             out["message"] = self.message
         out.update(self.extra)
         return out
+
+
+class Rejected(Exception):
+    """A domain rule said no: the contract's stable `code`, exact `error` string and optional English message."""
+
+    def __init__(self, code: str, error: str, message: str | None = None, **extra):
+        super().__init__(error)
+        self.code, self.error, self.message, self.extra = code, error, message, extra
+
+    @classmethod
+    def of(cls, spec: "ErrorSpec", **extra) -> "Rejected":
+        return cls(spec.code, spec.error, spec.message, **extra)
+
+    def body(self) -> dict:
+        return self.as_api_error().body()
+
+    def as_api_error(self, **extra) -> ApiError:
+        """The adapters' answer: a refusal is the client's to fix (400); a clash with existing state is 409."""
+        e = ApiError(409 if isinstance(self, Conflict) else 400, self.code, self.error, self.message)
+        e.extra.update(self.extra, **extra)  # extra may hold a body field named "status"
+        return e
+
+
+class Conflict(Rejected):
+    """The request clashes with existing state (an id already used)."""
 
 
 def bad_request(error: str, code: str = "BAD_REQUEST", **kw) -> ApiError:

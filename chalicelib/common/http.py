@@ -14,7 +14,7 @@ from pydantic import BaseModel, ValidationError
 
 from chalicelib import config
 from chalicelib.common import jsonutil
-from chalicelib.common.errors import ApiError, bad_request
+from chalicelib.common.errors import ApiError, Rejected, bad_request
 from chalicelib.common.logging import logger
 
 CORS = CORSConfig(
@@ -120,6 +120,8 @@ def route(bp: Blueprint, path: str, methods=("GET",), *, auth: Callable | None =
                 return _call(fn, req, params, status)
             except ApiError as e:
                 return error_response(e)
+            except Rejected as e:
+                return error_response(e.as_api_error())
             except jsonutil.BadJson as e:
                 return error_response(bad_request(str(e), "MALFORMED_JSON"))
             except Exception:  # never a bare 500: log it (no secrets: no headers, no body) and answer the envelope

@@ -9,7 +9,7 @@ import functools
 from dataclasses import dataclass
 from decimal import ROUND_DOWN, ROUND_UP, Decimal, localcontext
 
-from chalicelib.common.errors import ApiError, insufficient_margin
+from chalicelib.common.errors import INSUFFICIENT_MARGIN, Rejected
 
 MONEY_SCALE = 8
 MONEY_QUANTUM = Decimal(1).scaleb(-MONEY_SCALE)  # 0.00000001
@@ -79,10 +79,10 @@ def _number(value, field: str, code: str) -> Decimal:
     if isinstance(value, float):
         raise TypeError(f"{field}: float given; money and prices are Decimal")
     if isinstance(value, bool) or not isinstance(value, (Decimal, int)):
-        raise ApiError(400, code, f"{field} must be a number", f"{field} must be a number")
+        raise Rejected(code, f"{field} must be a number", f"{field} must be a number")
     value = Decimal(value)
     if not value.is_finite():
-        raise ApiError(400, code, f"{field} must be a finite number", f"{field} must be a finite number")
+        raise Rejected(code, f"{field} must be a finite number", f"{field} must be a finite number")
     return value
 
 
@@ -91,8 +91,8 @@ def _decimals(value: Decimal) -> int:
     return max(0, -exponent)
 
 
-def _bad(code: str, text: str) -> ApiError:
-    return ApiError(400, code, text, text)
+def _bad(code: str, text: str) -> Rejected:
+    return Rejected(code, text, text)
 
 
 def validate_price(value, spec: SymbolSpec | None = None, field: str = "price") -> Decimal:
@@ -138,4 +138,4 @@ def validate_leverage(value, max_leverage: int, field: str = "leverage") -> int:
 def check_available(available: Decimal, required: Decimal) -> None:
     """400 INSUFFICIENT_MARGIN (the guide's exact string) unless available covers required."""
     if required > available:
-        raise insufficient_margin()
+        raise Rejected.of(INSUFFICIENT_MARGIN)

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Iterable, Mapping
 
-from chalicelib.common.errors import ApiError
+from chalicelib.common.errors import Rejected
 from chalicelib.trading.margin import ZERO, AccountDelta, order_margin
 from chalicelib.trading.orders import (BUY, CANCELLED, LIMIT, LIQUIDITY, MARKET, PENDING, REJECTED, SELL, TRADER,
                                        Order, OrderChange, cancel_order, fill_order, opposite)
@@ -75,7 +75,7 @@ class OrderPlan:
     order: Order  # the new order's final state (written by the settlement's first OrderChange)
     settlement: Settlement
     required_margin: Decimal  # must be <= availableBalance before the order (margin.check_available)
-    error: ApiError | None = None  # set when the order is rejected (status rejected, nothing to settle)
+    error: Rejected | None = None  # set when the order is rejected (status rejected, nothing to settle)
 
 
 @dataclass(frozen=True)
@@ -145,7 +145,7 @@ def _require(needs: Needs, positions: Mapping[str, Position], pairs: Mapping[str
 
 def _reject(order: Order, code: str, text: str) -> OrderPlan:
     rejected = replace(order, status=REJECTED, margin=ZERO, frozen_margin=ZERO)
-    return OrderPlan(rejected, Settlement("order"), ZERO, ApiError(400, code, text, text))
+    return OrderPlan(rejected, Settlement("order"), ZERO, Rejected(code, text, text))
 
 
 def _end_pair(s: Settlement, maker: Order, quantity: Decimal, pairs: Mapping[str, list[Order]],

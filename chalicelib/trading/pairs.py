@@ -9,12 +9,12 @@ from decimal import Decimal
 from typing import Iterable, Mapping
 
 from chalicelib.common import errors
-from chalicelib.common.errors import ApiError, ErrorSpec
+from chalicelib.common.errors import Conflict, ErrorSpec, Rejected
 from chalicelib.trading.margin import AccountDelta, SymbolSpec, order_margin, validate_leverage, validate_price, \
     validate_quantity
 from chalicelib.trading.orders import BUY, LIMIT, LIQUIDITY, SELL, Order, OrderChange, cancel_order
 
-# ErrorSpec(status, code, error: the guide's exact string, English message); api_error(spec) makes the exception.
+# ErrorSpec(status, code, error: the guide's exact string, English message); api_error(spec) makes the domain exception (Rejected).
 MISSING_FIELDS = ErrorSpec(400, "MISSING_FIELDS", "pairId, newBidPrice, newAskPrice 必填",
                   "pairId, newBidPrice and newAskPrice are required")
 INVERTED_SPREAD = ErrorSpec(400, "INVERTED_SPREAD", "newBidPrice 必須小於 newAskPrice",
@@ -31,12 +31,12 @@ def pair_incomplete(pair_id: str) -> ErrorSpec:
     return ErrorSpec(400, "PAIR_INCOMPLETE", f"pairId={pair_id} 的訂單不完整", "Only one side of the pair was found")
 
 
-def api_error(spec: ErrorSpec) -> ApiError:
-    return spec.exc()
+def api_error(spec: ErrorSpec) -> Rejected:
+    return Rejected.of(spec)
 
 
-def _bad(code: str, text: str) -> ApiError:
-    return ApiError(400, code, text, text)
+def _bad(code: str, text: str) -> Rejected:
+    return Rejected(code, text, text)
 
 
 def _pair_id(value, name: str) -> str:
@@ -170,7 +170,7 @@ def plan_reprice(*, account_id: str, request: RepriceRequest, orders: Iterable[O
     buy, sell = _pending_sides(account_id, request.pair_id, orders)
     new_pair_id = request.new_pair_id or new_pair_id
     if new_pair_id == request.pair_id:
-        raise errors.conflict(f"pairId {new_pair_id} is already used", "PAIR_ID_IN_USE")
+        raise Conflict("PAIR_ID_IN_USE", f"pairId {new_pair_id} is already used")
     if spec is not None:
         validate_price(request.new_bid, spec, "newBidPrice")
         validate_price(request.new_ask, spec, "newAskPrice")

@@ -9,7 +9,7 @@ from chalice import Blueprint
 
 from chalicelib.auth import guards
 from chalicelib.common import errors
-from chalicelib.common.errors import ApiError, bad_request
+from chalicelib.common.errors import ApiError, Rejected, bad_request
 from chalicelib.common.http import json_response, parse_json_body, route
 from chalicelib.common.schemas import Body, PageQuery, ShortStr, Str
 from chalicelib.trading import service, store
@@ -95,7 +95,7 @@ def _guarded(fn):
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
-        except ApiError:
+        except (ApiError, Rejected):
             raise
         except Exception as e:
             if _unavailable(e):

@@ -96,10 +96,7 @@ def _execute(order: Order) -> Placed:
         plan = plan_order(order, liquidity, reference, positions, max_liquidity_fills=MAX_LIQUIDITY_FILLS)
         if plan.error is not None:
             store.reject_order(plan.order, plan.error.code, now)
-            e = ApiError(plan.error.status, plan.error.code, plan.error.error, plan.error.message,
-                         orderId=order.order_id)
-            e.extra["status"] = REJECTED
-            raise e
+            raise plan.error.as_api_error(orderId=order.order_id, status=REJECTED)
         check_available(account.available_balance, plan.required_margin)
         ctx = store.WriteContext(symbol, now, positions=pos_items, reference=f"order:{order.order_id}")
         if plan.order.status == CANCELLED:

@@ -3,7 +3,7 @@ from decimal import ROUND_UP, Decimal as D
 
 import pytest
 
-from chalicelib.common.errors import ApiError
+from chalicelib.common.errors import Rejected
 from chalicelib.trading.margin import (AccountDelta, SymbolSpec, check_available, order_margin, share,
                                        validate_leverage, validate_price, validate_quantity)
 
@@ -51,10 +51,10 @@ def test_account_delta_adds_and_available():
     assert AccountDelta().is_zero() and not d.is_zero()
 
 
-def err(fn, *a, **kw) -> ApiError:
-    with pytest.raises(ApiError) as e:
+def err(fn, *a, **kw) -> Rejected:
+    with pytest.raises(Rejected) as e:  # a domain refusal, no HTTP in the pure module
         fn(*a, **kw)
-    assert e.value.status == 400 and e.value.message
+    assert e.value.as_api_error().status == 400 and e.value.message
     return e.value
 
 

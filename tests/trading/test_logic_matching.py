@@ -4,7 +4,7 @@ from decimal import Decimal as D
 
 import pytest
 
-from chalicelib.common.errors import ApiError
+from chalicelib.common.errors import Rejected
 from chalicelib.trading.margin import ZERO, AccountDelta, SymbolSpec, check_available, order_margin
 from chalicelib.trading.matching import (HOUSE, MissingState, Needs, aggregate_depth, best_bid_ask, check_needs,
                                          crossing_orders, order_needs, plan_check, plan_order)
@@ -116,7 +116,7 @@ def test_self_trade_is_skipped():
 
 def test_market_order_without_any_price_is_rejected():
     plan = plan_order(trader("t1", "buy", "1"), [], None, {"tr": Position()})
-    assert plan.order.status == REJECTED and plan.error.code == "NO_PRICE" and plan.error.status == 400
+    assert plan.order.status == REJECTED and plan.error.code == "NO_PRICE" and plan.error.as_api_error().status == 400
     assert not plan.settlement.orders and plan.required_margin == 0
 
 
@@ -363,7 +363,7 @@ def test_random_orders_pairs_reprices_checks_and_liquidations_keep_the_books():
                         st.apply(s)
                         kinds[s.kind] += 1
                     assert not any(should_liquidate(p, ref) for p in st.positions.values())
-            except ApiError as e:
+            except Rejected as e:
                 assert e.code == "INSUFFICIENT_MARGIN", e.code
                 kinds["insufficient"] += 1
             st.check()

@@ -3,7 +3,7 @@ from decimal import Decimal as D
 
 import pytest
 
-from chalicelib.common.errors import ApiError
+from chalicelib.common.errors import Rejected
 from chalicelib.trading.margin import SymbolSpec
 from chalicelib.trading.orders import CANCELLED, FILLED, LIQUIDITY, PENDING, Order, cancel_order, fill_order
 from chalicelib.trading.pairs import (INSUFFICIENT_MARGIN, INVERTED_SPREAD, MISSING_FIELDS, RepriceRequest, api_error,
@@ -19,8 +19,8 @@ def place(available="1400", qty="0.01", bid="70000", ask="70000.5", lev=1, pair_
                      leverage=lev, available=D(available), buy_order_id="B1", sell_order_id="S1", now=1000)
 
 
-def api_err(fn, *a, **kw) -> ApiError:
-    with pytest.raises(ApiError) as e:
+def api_err(fn, *a, **kw) -> Rejected:
+    with pytest.raises(Rejected) as e:
         fn(*a, **kw)
     return e.value
 
@@ -79,7 +79,7 @@ def test_parse_reprice_checks_in_the_guide_order():
                  {"pairId": "P1", "newBidPrice": None, "newAskPrice": D(2)},
                  {"newBidPrice": D(3), "newAskPrice": D(2)}):  # missing wins over an inverted spread
         e = api_err(parse_reprice, body)
-        assert (e.status, e.code, e.error) == (400, "MISSING_FIELDS", "pairId, newBidPrice, newAskPrice 必填")
+        assert (e.as_api_error().status, e.code, e.error) == (400, "MISSING_FIELDS", "pairId, newBidPrice, newAskPrice 必填")
     for bid, ask in ((D(2), D(2)), (D(3), D(2))):
         e = api_err(parse_reprice, {"pairId": "P1", "newBidPrice": bid, "newAskPrice": ask})
         assert (e.code, e.error) == ("INVERTED_SPREAD", "newBidPrice 必須小於 newAskPrice")
@@ -126,7 +126,7 @@ def test_reprice_counts_the_released_margin():
 
 def test_reprice_honours_new_pair_id_and_rejects_reuse():
     assert reprice(old_pair(), available="1", given="MINE").pair_id == "MINE"
-    assert api_err(reprice, old_pair(), available="1", given="P").status == 409
+    assert api_err(reprice, old_pair(), available="1", given="P").as_api_error().status == 409
 
 
 def test_reprice_of_a_filled_cancelled_unknown_or_foreign_pair_is_not_pending():
