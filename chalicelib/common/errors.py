@@ -4,7 +4,8 @@ Error constants have one shape, ErrorSpec(status, code, error, message): `spec.e
 
 Two exceptions: `Rejected` is a domain rule's refusal, raised by the pure modules (margin, pairs, matching), which
 know nothing of HTTP; `ApiError` is the adapters' and services' (it carries the HTTP status). common/http.py
-answers a `Rejected` as 400 (a `Conflict`, its subclass, as 409) with the same envelope.
+answers a `Rejected` as 400 (a `Conflict`, its subclass, as 409) with the same envelope, and a service's public
+functions turn it into that `ApiError` at their boundary (`refusals_as_api_errors`).
 """
 from typing import NamedTuple
 
@@ -45,6 +46,20 @@ class Rejected(Exception):
 
 class Conflict(Rejected):
     """The request clashes with existing state (an id already used)."""
+
+
+def refusals_as_api_errors(fn):
+    """A service's boundary: the domain's `Rejected` leaves it as the `ApiError` its callers (routes, handlers,
+    tests driving the service) expect, with the same code, string and extra fields."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except Rejected as e:
+            raise e.as_api_error() from e
+    return wrapper
 
 
 def bad_request(error: str, code: str = "BAD_REQUEST", **kw) -> ApiError:

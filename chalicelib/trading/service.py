@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from chalicelib.common.clock import new_id, now_ms
-from chalicelib.common.errors import ApiError, bad_request, conflict, insufficient_margin, not_found
+from chalicelib.common.errors import ApiError, bad_request, conflict, insufficient_margin, not_found, refusals_as_api_errors
 from chalicelib.common.logging import logger
 from chalicelib.ledger.store import ConditionFailed, InsufficientFunds, Tx, TxConflict
 from chalicelib.trading import keys, pairs, store
@@ -121,6 +121,7 @@ def _execute(order: Order) -> Placed:
     raise Busy()
 
 
+@refusals_as_api_errors
 def place_order(account_id: str, *, symbol, side, type, quantity, price=None, leverage=1,
                 client_order_id=None) -> dict:
     spec = symbol_spec(symbol)
@@ -141,6 +142,7 @@ def place_order(account_id: str, *, symbol, side, type, quantity, price=None, le
     return _execute(order).view()
 
 
+@refusals_as_api_errors
 def close_position(account_id: str, position_id: str) -> dict:
     """Market-close the whole position (a reduce-only market order): 200 {positionId, realizedPnl}."""
     item = next((p for p in store.positions_of(account_id)
@@ -165,6 +167,7 @@ def get_own_order(account_id: str, order_id: str):
     return item
 
 
+@refusals_as_api_errors
 def cancel_trader_or_pair_order(account_id: str, order_id: str) -> dict:
     """DELETE /api/orders/{id}: a pending trader order, or the whole pair of a liquidity order."""
     for attempt in range(ATTEMPTS):
@@ -192,6 +195,7 @@ def cancel_trader_or_pair_order(account_id: str, order_id: str) -> dict:
 
 # ---- liquidity pairs -------------------------------------------------------------------------------------
 
+@refusals_as_api_errors
 def place_pair(account_id: str, *, symbol, pair_id=None, bid_price, ask_price, quantity, leverage=1) -> dict:
     spec = symbol_spec(symbol)
     pair_id = pair_id if pair_id is not None else new_id()
@@ -223,6 +227,7 @@ def _pair_still_pending(account_id: str, pair_id: str) -> bool:
     return p is not None and p.status == PENDING
 
 
+@refusals_as_api_errors
 def reprice(account_id: str, body) -> dict:
     """POST /api/liquidity/reprice: one consistent read of the pair item, then ONE transaction (old orders and
     pair ended, margin released, new margin frozen — checked against available + released — new pair and
@@ -254,6 +259,7 @@ def reprice(account_id: str, body) -> dict:
     raise not_pending
 
 
+@refusals_as_api_errors
 def cancel_pair(account_id: str, pair_id: str) -> dict:
     not_pending = pairs.api_error(pairs.pair_not_pending(pair_id))
     for attempt in range(ATTEMPTS):
