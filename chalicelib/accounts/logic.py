@@ -3,6 +3,7 @@ import re
 from decimal import Decimal
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9_.@\-]{3,64}$")
+USER_ID_RE = re.compile(r"^[A-Za-z0-9_.@\-]{1,128}$")  # a broker's own id for its client (v1 user_id, SSO user_id)
 ADDRESS_RE = re.compile(r"^0x[0-9a-fA-F]{40}$")
 USERNAME_RULE = "username may contain letters, digits and _ . @ - (3 to 64 characters)"
 

@@ -13,15 +13,15 @@ Order of the checks, so that nothing the token says chooses how it is verified:
 """
 import base64
 import json
-import re
 from dataclasses import dataclass
 
 import jwt
 
+from chalicelib.accounts.logic import USER_ID_RE
+
 MAX_AGE_S = 300          # no token older than 5 minutes
 CLOCK_SKEW_S = 30        # tolerated difference between the broker's clock and ours
 ALGORITHMS = ("HS256", "RS256", "ES256")
-USER_ID_RE = re.compile(r"^[A-Za-z0-9_.@\-]{1,128}$")  # the v1 API's user_id rule (chalicelib.broker.store)
 MAX_TOKEN_CHARS = 8192
 
 

@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass
 
 from pynamodb.attributes import UnicodeAttribute
-from pynamodb.exceptions import DoesNotExist, PutError
+from pynamodb.exceptions import PutError
 
 from chalicelib.accounts import store as accounts
 from chalicelib.accounts.logic import validate_wallet
@@ -18,6 +18,7 @@ from chalicelib.auth import store as sessions
 from chalicelib.auth.sso import SsoConfig, SsoInvalid, tenant_code, verify
 from chalicelib.common import secretbox
 from chalicelib.common.errors import ApiError
+from chalicelib.storage import db
 from chalicelib.storage.db import IntAttribute, MainModel, register
 from chalicelib.storage.models import Account, Unique
 
@@ -73,18 +74,15 @@ def _claim_jti(broker_id: str, jti: str, expires_at: int) -> None:
         SsoJti(*SsoJti.key(broker_id, jti), broker_id=broker_id, ttl=expires_at + 3600).save(
             condition=SsoJti.pk.does_not_exist())
     except PutError as e:
-        if getattr(e, "cause_response_code", None) == "ConditionalCheckFailedException":
+        if db.is_condition_failure(e):
             raise SsoInvalid("jti already used") from None
         raise
 
 
 def _find_client(broker_id: str, user_id: str) -> Account | None:
     from chalicelib.broker import logic as broker_logic
-    try:
-        owner = Unique.get(*Unique.key(*broker_logic.client_claim(broker_id, user_id)), consistent_read=True).owner_id
-    except DoesNotExist:
-        return None
-    return accounts.get(owner, consistent=True)
+    claim = db.get_or_none(Unique, *Unique.key(*broker_logic.client_claim(broker_id, user_id)), consistent_read=True)
+    return accounts.get(claim.owner_id, consistent=True) if claim is not None else None
 
 
 def _wallet(claims) -> str | None:

@@ -5,7 +5,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from chalicelib.broker import scopes as S
-from chalicelib.broker import store
+from chalicelib.accounts.logic import USER_ID_RE
 from chalicelib.common.schemas import Body, PageQuery, PositiveDecimal, Str, Username
 
 
@@ -69,7 +69,7 @@ class ClientBody(Body):
             v = str(int(v))
         if isinstance(v, int):
             v = str(v)
-        if not isinstance(v, str) or not store.USER_ID_RE.match(v.strip()):
+        if not isinstance(v, str) or not USER_ID_RE.match(v.strip()):
             raise ValueError("must be 1 to 128 characters: letters, digits, _ . @ -")
         return v.strip()
 

@@ -9,7 +9,6 @@ account (created by v1 `POST /clients`, by the widget's register and by SSO). `c
 that makes such an account; SSO should call it too.
 """
 import random
-import re
 import time
 
 from pynamodb.attributes import ListAttribute, UnicodeAttribute
@@ -24,7 +23,6 @@ from chalicelib.ledger.store import ConditionFailed, Tx, TxConflict
 from chalicelib.storage.db import DecimalAttribute, Gsi1, Gsi2, IntAttribute, MainModel, get_or_none, register
 from chalicelib.storage.models import Account, Unique
 
-USER_ID_RE = re.compile(r"^[A-Za-z0-9_.@\-]{1,128}$")
 XFER_BROKER_KEYS = ("pk", "sk", "gsi1pk", "gsi1sk")
 XFER_CLIENT_KEYS = ("pk", "sk", "gsi2pk", "gsi2sk")
 ACCT_DOWN_KEYS = ("pk", "sk", "gsi1pk", "gsi1sk")

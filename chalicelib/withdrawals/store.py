@@ -15,12 +15,12 @@ payout), or to the settling broker + system:fees (P2P OTC). Keep the gsi2 keys i
 from decimal import Decimal
 
 from pynamodb.attributes import ListAttribute, UnicodeAttribute
-from pynamodb.exceptions import DoesNotExist
 
 from chalicelib.common import clock, paging
 from chalicelib.common.clock import new_id
 from chalicelib.ledger import logic as ledger
 from chalicelib.ledger.store import Tx
+from chalicelib.storage import db
 from chalicelib.storage.db import DecimalAttribute, Gsi1, Gsi2, IntAttribute, MainModel, register
 from chalicelib.withdrawals import logic, states
 
@@ -104,10 +104,7 @@ def stage(tx: Tx, w: Withdrawal) -> Tx:
 def get(withdrawal_id: str, consistent: bool = False) -> Withdrawal | None:
     if not withdrawal_id or len(withdrawal_id) > 64:
         return None
-    try:
-        return Withdrawal.get(*Withdrawal.key(withdrawal_id), consistent_read=consistent)
-    except DoesNotExist:
-        return None
+    return db.get_or_none(Withdrawal, *Withdrawal.key(withdrawal_id), consistent_read=consistent)
 
 
 def for_user(user_id: str, limit: int = 50, cursor: str | None = None):
@@ -290,17 +287,12 @@ def all_locked(limit: int = 1000) -> list[Withdrawal]:
 
 
 def claim_of(tx_hash: str) -> ChainClaim | None:
-    try:
-        return ChainClaim.get(*ChainClaim.key(tx_hash), consistent_read=True)
-    except DoesNotExist:
-        return None
+    return db.get_or_none(ChainClaim, *ChainClaim.key(tx_hash), consistent_read=True)
 
 
 def cursor(token: str) -> int | None:
-    try:
-        return ChainCursor.get(*ChainCursor.key(token), consistent_read=True).next_block
-    except DoesNotExist:
-        return None
+    c = db.get_or_none(ChainCursor, *ChainCursor.key(token), consistent_read=True)
+    return c.next_block if c is not None else None
 
 
 def save_cursor(token: str, next_block: int) -> None:
@@ -310,5 +302,5 @@ def save_cursor(token: str, next_block: int) -> None:
     try:
         item.save(condition=ChainCursor.pk.does_not_exist() | (ChainCursor.next_block < next_block))
     except PutError as e:
-        if "ConditionalCheckFailed" not in str(e):
+        if not db.is_condition_failure(e):
             raise
