@@ -8,7 +8,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 
 .PHONY: run test install node-deps contracts widget browser package ledger-check bench smoke clean
 
-$(BIN)/.installed: requirements.txt requirements-dev.txt
+$(BIN)/.installed: requirements.txt requirements-dev.txt sdk/pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --disable-pip-version-check -r requirements-dev.txt
 	touch $@

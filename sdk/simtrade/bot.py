@@ -34,6 +34,7 @@ class Quoter:
     leverage: Decimal = Decimal(1)
     skew: Decimal = Decimal("0.5")  # fraction of the half spread to lean per `quantity` of inventory
     absolute_spread: bool = False
+    notional: Decimal | None = None  # DCT per side: sets `quantity` from the reference price at start
     pair_id: str | None = None
     quote: tuple[Decimal, Decimal] | None = None
     price_precision: int = 2
@@ -62,11 +63,14 @@ class Quoter:
 class MarketMaker:
     def __init__(self, client: Client, symbols: list[str], spread, quantity, *, leverage=1, interval: float = 1.5,
                  absolute_spread: bool = False, dead_man_ms: int = 15000, cancel_on_disconnect_ms: int = 5000,
-                 report_every: float = 10.0, use_ws: bool = True):
+                 report_every: float = 10.0, use_ws: bool = True, notional=None):
         self.client = client
         self.interval = max(MIN_INTERVAL, float(interval))
-        self.quoters = {s: Quoter(s, Decimal(str(spread)), Decimal(str(quantity)), Decimal(str(leverage)),
-                                  absolute_spread=absolute_spread) for s in symbols}
+        if quantity is None and notional is None:
+            raise ValueError("give a quantity or a notional")
+        self.quoters = {s: Quoter(s, Decimal(str(spread)), Decimal(str(quantity or 0)), Decimal(str(leverage)),
+                                  absolute_spread=absolute_spread,
+                                  notional=None if notional is None else Decimal(str(notional))) for s in symbols}
         self.dead_man_ms, self.cod_ms, self.report_every, self.use_ws = dead_man_ms, cancel_on_disconnect_ms, \
             report_every, use_ws
         self.features = {"deadMan": None, "cancelAll": None, "cancelOnDisconnect": None}
@@ -92,10 +96,18 @@ class MarketMaker:
             if q.symbol not in symbols:
                 raise SimtradeError(f"unknown symbol {q.symbol}")
             q.price_precision = symbols[q.symbol].pricePrecision
-            step = Decimal(1).scaleb(-symbols[q.symbol].quantityPrecision)
-            q.quantity = max(q.quantity.quantize(step, rounding=ROUND_DOWN), symbols[q.symbol].minQuantity or step)
             q.ref = symbols[q.symbol].lastPrice
             q.ref_at = time.monotonic() if q.ref is not None else 0.0
+            if q.notional is not None:
+                if q.ref is None:
+                    q.ref = (await self._io(self.client.ticker, q.symbol)).price
+                if q.ref is None:
+                    raise SimtradeError(f"{q.symbol} has no price yet: cannot size {q.notional} DCT")
+                q.quantity = q.notional / q.ref
+            step = Decimal(1).scaleb(-symbols[q.symbol].quantityPrecision)
+            q.quantity = max(q.quantity.quantize(step, rounding=ROUND_DOWN), symbols[q.symbol].minQuantity or step)
+            log.info("mm %s: quoting %s a side, spread %s%s, leverage %s", q.symbol, q.quantity, q.spread,
+                     "" if q.absolute_spread else " (relative)", q.leverage)
         # leftovers of an earlier run of this account on these symbols would double the quotes: cancel them
         for q in self.quoters.values():
             await self._cancel_symbol(q)

@@ -409,22 +409,25 @@ def mm():
 @click.option("--spread", type=DEC, default=Decimal("0.002"), show_default=True,
               help="relative spread around the reference (0.002 = 20 bp); --absolute for a price distance")
 @click.option("--absolute", is_flag=True, help="--spread is a price distance, not a fraction")
-@click.option("--quantity", type=DEC, required=True)
+@click.option("--quantity", type=DEC, help="quantity a side")
+@click.option("--notional", type=DEC, help="DCT a side instead of --quantity (sized from the price at start)")
 @click.option("--leverage", type=DEC, default=Decimal(1), show_default=True)
 @click.option("--interval", type=float, default=1.5, show_default=True, help="seconds between reprices (>= 1)")
 @click.option("--dead-man-ms", type=int, default=15000, show_default=True, help="0: do not use the switch")
 @click.option("--cancel-on-disconnect-ms", type=int, default=5000, show_default=True, help="0: do not ask")
 @click.option("--report-every", type=float, default=10.0, show_default=True)
 @click.pass_context
-def mm_run(ctx, symbols, spread, absolute, quantity, leverage, interval, dead_man_ms, cancel_on_disconnect_ms,
+def mm_run(ctx, symbols, spread, absolute, quantity, notional, leverage, interval, dead_man_ms, cancel_on_disconnect_ms,
            report_every):
     """Quote a pair per symbol around the reference price until SIGINT/SIGTERM; cancel everything on exit."""
     from simtrade.bot import MarketMaker
+    if (quantity is None) == (notional is None):
+        raise click.UsageError("give --quantity or --notional")
     logging.getLogger().setLevel(min(logging.getLogger().level, logging.INFO))
     client: Client = ctx.obj["client"]
     bot = MarketMaker(client, list(symbols), spread, quantity, leverage=leverage, interval=interval,
                       absolute_spread=absolute, dead_man_ms=dead_man_ms,
-                      cancel_on_disconnect_ms=cancel_on_disconnect_ms, report_every=report_every)
+                      cancel_on_disconnect_ms=cancel_on_disconnect_ms, report_every=report_every, notional=notional)
 
     async def go():
         loop = asyncio.get_running_loop()

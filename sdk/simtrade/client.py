@@ -8,7 +8,8 @@
   get an Idempotency-Key generated once per call and reused by every retry of it, so a retry whose first attempt
   reached the server is replayed, not applied twice.
 - 401 on a session call: log in again (when the client holds the credentials) and repeat the call, once.
-- Decimals in and out: numbers parse to Decimal, Decimals are sent as exact decimal strings; floats are refused.
+- Decimals in and out: numbers parse to Decimal, Decimals are sent as JSON numbers with exactly their digits;
+  floats are refused.
 """
 import logging
 import time
@@ -78,6 +79,8 @@ class Client:
         body = None if json is None else _json.dumps(json).encode()
         retry_ok = method != "POST" or key is not None or path in SAFE_POSTS
         attempt, reauthed = 0, False
+        if auth == "session" and not self.token and self.can_reauthenticate and path != "/api/auth/login":
+            self.login()
         while True:
             attempt += 1
             h = {"Accept": "application/json", **(headers or {})}
