@@ -201,7 +201,7 @@ class Stream:
             try:
                 msg = self._typed(_json.loads(await self.ws.recv()))
             except websockets.ConnectionClosed as e:
-                log.warning("websocket closed (%s); reconnecting", e.code if hasattr(e, "code") else e)
+                log.warning("websocket closed (%s); reconnecting", e.rcvd.code if e.rcvd else "no close frame")
                 await self.connect()
                 if self.yield_control:
                     return WsMessage(type="reconnected", connects=self.connects)
