@@ -35,6 +35,9 @@ class Quoter:
     skew: Decimal = Decimal("0.5")  # fraction of the half spread to lean per `quantity` of inventory
     absolute_spread: bool = False
     notional: Decimal | None = None  # DCT per side: sets `quantity` from the reference price at start
+    min_quantity: Decimal | None = None
+    quantity_step: Decimal = Decimal("0.01")
+    sized: bool = False
     pair_id: str | None = None
     quote: tuple[Decimal, Decimal] | None = None
     price_precision: int = 2
@@ -98,22 +101,27 @@ class MarketMaker:
             q.price_precision = symbols[q.symbol].pricePrecision
             q.ref = symbols[q.symbol].lastPrice
             q.ref_at = time.monotonic() if q.ref is not None else 0.0
-            if q.notional is not None:
-                if q.ref is None:
-                    q.ref = (await self._io(self.client.ticker, q.symbol)).price
-                if q.ref is None:
-                    raise SimtradeError(f"{q.symbol} has no price yet: cannot size {q.notional} DCT")
-                q.quantity = q.notional / q.ref
-            step = Decimal(1).scaleb(-symbols[q.symbol].quantityPrecision)
-            q.quantity = max(q.quantity.quantize(step, rounding=ROUND_DOWN), symbols[q.symbol].minQuantity or step)
-            log.info("mm %s: quoting %s a side, spread %s%s, leverage %s", q.symbol, q.quantity, q.spread,
-                     "" if q.absolute_spread else " (relative)", q.leverage)
+            q.min_quantity = symbols[q.symbol].minQuantity
+            q.quantity_step = Decimal(1).scaleb(-symbols[q.symbol].quantityPrecision)
+            if q.notional is None:
+                self._size(q)
         # leftovers of an earlier run of this account on these symbols would double the quotes: cancel them
         for q in self.quoters.values():
             await self._cancel_symbol(q)
         self._start_equity = (await self._io(self.client.account)).equity
         await self._refresh_inventory()
         await self._dead_man()
+
+    @staticmethod
+    def _size(q: "Quoter"):
+        """The quantity a side: --quantity, or --notional at the first reference price (a symbol without a price
+        yet waits for one)."""
+        if q.notional is not None:
+            q.quantity = q.notional / q.ref
+        q.quantity = max(q.quantity.quantize(q.quantity_step, rounding=ROUND_DOWN), q.min_quantity or q.quantity_step)
+        q.sized = True
+        log.info("mm %s: quoting %s a side, spread %s%s, leverage %s", q.symbol, q.quantity, q.spread,
+                 "" if q.absolute_spread else " (relative)", q.leverage)
 
     async def _dead_man(self, timeout_ms: int | None = None):
         if self.features["deadMan"] is False:
@@ -189,9 +197,11 @@ class MarketMaker:
             t = await self._io(self.client.ticker, q.symbol)
             if t.price is not None:
                 q.ref, q.ref_at = t.price, time.monotonic()
-        target = q.target()
-        if target is None:
+        if q.ref is None:
             return
+        if not q.sized:
+            self._size(q)
+        target = q.target()
         bid, ask = target
         if q.pair_id is None:
             placed = await self._io(self.client.place_pair, q.symbol, bid, ask, q.quantity, q.leverage)
