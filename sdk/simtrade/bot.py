@@ -193,7 +193,7 @@ class MarketMaker:
     # --- the quoting loop -------------------------------------------------------------------------------------
 
     async def _step(self, q: Quoter):
-        if q.ref is None or time.monotonic() - q.ref_at > 5:
+        if q.ref is None or not self.use_ws or time.monotonic() - q.ref_at > 5:  # no fresh WebSocket price: poll
             t = await self._io(self.client.ticker, q.symbol)
             if t.price is not None:
                 q.ref, q.ref_at = t.price, time.monotonic()

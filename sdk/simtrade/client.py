@@ -51,7 +51,8 @@ class Client:
     def __init__(self, base_url: str = "http://127.0.0.1:3001", *, token: str | None = None,
                  username: str | None = None, password: str | None = None, api_key: str | None = None,
                  retry: RetryPolicy | None = None, timeout: float = 30.0, session: requests.Session | None = None,
-                 sleep: Callable[[float], None] = time.sleep, user_agent: str = "simtrade-python/0.1"):
+                 sleep: Callable[[float], None] = time.sleep, user_agent: str = "simtrade-python/0.1",
+                 sim_fault: str | None = None):
         self.base_url = base_url.rstrip("/")
         self.token, self.username, self.password, self.api_key = token, username, password, api_key
         self.retry = retry or RetryPolicy()
@@ -62,6 +63,7 @@ class Client:
         self.reauths = 0  # how many times a 401 made this client log in again
         self.retries = 0  # retried attempts in all
         self.broker = BrokerApi(self)
+        self.sim_fault = sim_fault  # sandbox fault injection: X-Sim-Fault on every request ("status=500", ...)
 
     @property
     def ws_url(self) -> str:
@@ -83,7 +85,8 @@ class Client:
             self.login()
         while True:
             attempt += 1
-            h = {"Accept": "application/json", **(headers or {})}
+            h = {"Accept": "application/json", **({"X-Sim-Fault": self.sim_fault} if self.sim_fault else {}),
+                 **(headers or {})}
             if body is not None:
                 h["Content-Type"] = "application/json"
             if key:
