@@ -164,6 +164,59 @@ def test_an_order_answered_500_after_it_was_placed_then_429_is_placed_once(stack
     assert len(mine) == 1
 
 
+def test_cli_login_account_price_csv_pairs_deposit_and_webhook_deliveries(stack, tmp_path, monkeypatch):
+    from click.testing import CliRunner
+    from simtrade.cli import main
+    monkeypatch.setenv("SIMTRADE_CONFIG", str(tmp_path / "session.json"))
+    monkeypatch.setenv("SIMTRADE_URL", stack["baseUrl"])
+    for name in ("SIMTRADE_TOKEN", "SIMTRADE_USERNAME", "SIMTRADE_PASSWORD", "SIMTRADE_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    run = CliRunner().invoke
+    broker = stack["broker"]
+    r = run(main, ["login", broker["username"], "--password", broker["password"]])
+    assert r.exit_code == 0 and "logged in as" in r.output, r.output
+    assert json.loads((tmp_path / "session.json").read_text())["token"]
+
+    r = run(main, ["--json", "account"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.output)["username"] == broker["username"]
+
+    sym = "SDKCLI"
+    requests.post(f"{stack['baseUrl']}/api/broker/symbols", headers={"Authorization": f"Bearer {broker['token']}"},
+                  json={"symbol": sym, "name": sym, "pricePrecision": 2, "quantityPrecision": 2, "minQuantity": 0.01,
+                        "maxLeverage": 10}, timeout=30)
+    csv_path = tmp_path / "prices.csv"
+    csv_path.write_text("price\n100.10\n100.20\nnot-a-price\n100.35\n")
+    r = run(main, ["price", "csv", str(csv_path), "--symbol", sym])
+    assert r.exit_code == 1 and "pushed 3, failed 1" in r.output, r.output  # a bad row is reported, not fatal
+    assert _client(stack).ticker(sym).price == Decimal("100.35")
+
+    r = run(main, ["--json", "pair", "place", sym, "99.50", "101.50", "0.5"])
+    assert r.exit_code == 0, r.output
+    pair_id = json.loads(r.output)["pairId"]
+    r = run(main, ["--json", "pair", "reprice", pair_id, "99.60", "101.40"])
+    assert r.exit_code == 0, r.output
+    new_id = json.loads(r.output)["pairId"]
+    r = run(main, ["--json", "pair", "list", "--symbol", sym])
+    assert [p["pairId"] for p in json.loads(r.output)] == [new_id]
+    assert json.loads(run(main, ["--json", "pair", "cancel", new_id]).output)["pairId"] == new_id
+    r = run(main, ["pair", "cancel", new_id])
+    assert r.exit_code == 1 and "PAIR_NOT_PENDING" in r.output
+    assert json.loads(run(main, ["--json", "pair", "list", "--symbol", sym]).output) == []
+    assert run(main, ["orders", "--symbol", sym]).exit_code == 0
+    assert run(main, ["positions"]).exit_code == 0
+
+    key = ["--api-key", broker["apiKey"]]
+    client_id = f"cli_{uuid.uuid4().hex[:8]}"
+    assert run(main, key + ["broker", "client-create", client_id]).exit_code == 0
+    r = run(main, key + ["--json", "broker", "deposit", client_id, "7.25", "--reference", "cli"])
+    assert r.exit_code == 0, r.output
+    r = run(main, key + ["--json", "broker", "transfers", "--client-id", client_id])
+    assert [Decimal(str(t["amount"])) for t in json.loads(r.output)] == [Decimal("7.25")]
+    r = run(main, ["--json", "webhooks", "deliveries"])
+    assert r.exit_code == 0 and isinstance(json.loads(r.output), list), r.output
+
+
 def _schema(doc, ref_or_schema):
     s = ref_or_schema or {}
     while "$ref" in s:
