@@ -4,6 +4,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 3001
+BOTS ?= on
 export PYTHONDONTWRITEBYTECODE := 1
 
 .PHONY: run test install node-deps contracts widget browser package ledger-check bench smoke clean
@@ -44,7 +45,7 @@ browser:
 	  $$(test "$$(id -u)" = 0 || echo sudo) apt-get install -y -qq chromium >/dev/null; }
 
 run: install node-deps widget
-	PORT=$(PORT) $(BIN)/python -m local.stack
+	PORT=$(PORT) BOTS=$(BOTS) $(BIN)/python -m local.stack
 
 test: install node-deps widget browser
 	$(BIN)/python -m pytest -q

@@ -10,7 +10,7 @@
    (local/gateway.py).
 3. EventBridge schedules and the DynamoDB Streams / SQS event source mappings (local/lambdas.py).
 4. Demo data seeded through the public API, written to CREDS_PATH, and a demo price feed (local/seed.py).
-4b. The reference market maker (`make run`: BOTS=on, the default; BOTS=off disables it): `simtrade mm run` (the
+4b. The reference market maker (BOTS=on, which `make run` sets unless BOTS=off is given): `simtrade mm run` (the
    SDK in sdk/) as a subprocess for the demo symbols with the demo market-maker account, one reprice per symbol
    every 1.5 s, so the book is two-sided from the start; stopped (its pairs cancelled) before the stack stops.
 5. A development chain (`make run`: CHAIN=on, the default when hardhat is installed): a hardhat 2 node on
@@ -436,7 +436,7 @@ def main():
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     from local import chain as devchain
     stack = Stack(feed=_flag("FEED", True), chain=_flag("CHAIN", os.path.exists(devchain.HARDHAT)),
-                  bots=_flag("BOTS", True))
+                  bots=_flag("BOTS", False))  # `make run` says BOTS=on; the tests' subprocess stacks run without
     try:
         stack.start()
     except RuntimeError as e:
