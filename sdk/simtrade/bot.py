@@ -81,6 +81,7 @@ class MarketMaker:
         self._stop = asyncio.Event()
         self._start_equity: Decimal | None = None
         self._backoff = 0.0
+        self._dead_man_at = 0.0
         self.last_report: dict = {}
 
     def stop(self):
@@ -124,8 +125,12 @@ class MarketMaker:
                  "" if q.absolute_spread else " (relative)", q.leverage)
 
     async def _dead_man(self, timeout_ms: int | None = None):
-        if self.features["deadMan"] is False:
+        """Arm (or refresh) the switch; refreshed when a third of its timeout has passed, not every loop."""
+        if self.features["deadMan"] is False or not (self.dead_man_ms or timeout_ms is not None):
             return
+        if timeout_ms is None and time.monotonic() - self._dead_man_at < self.dead_man_ms / 3000:
+            return
+        self._dead_man_at = time.monotonic()
         ms = self.dead_man_ms if timeout_ms is None else timeout_ms
         if ms and ms < 1000:
             ms = 1000

@@ -229,6 +229,9 @@ class Client:
         doc = self.probe("GET", "/api/openapi.json", auth="none")
         return None if doc is ABSENT else doc
 
+    def brand_config(self, domain: str | None = None) -> dict:
+        return self._call("GET", "/api/brand-config", auth="none", params={"domain": domain})
+
     # --- orders, positions ---------------------------------------------------------------------------------
 
     def place_order(self, symbol: str, side: str, quantity, type: str = "market", price=None, leverage=1,
