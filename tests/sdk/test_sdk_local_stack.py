@@ -216,6 +216,16 @@ def test_cli_login_account_price_csv_pairs_deposit_and_webhook_deliveries(stack,
     r = run(main, ["--json", "webhooks", "deliveries"])
     assert r.exit_code == 0 and isinstance(json.loads(r.output), list), r.output
 
+    feeder = Feeder(stack["baseUrl"], broker["token"], sym, Decimal("100.35"))  # ticks while `tail` listens
+    feeder.start()
+    try:
+        r = run(main, ["tail", "ticker", "--symbol", sym, "--count", "2"])
+    finally:
+        feeder.stop.set()
+    assert r.exit_code == 0, r.output
+    ticks = [json.loads(x) for x in re.findall(r"^\{.*?^\}", r.output, re.S | re.M)]
+    assert [t["type"] for t in ticks if t["type"] == "ticker"] and all(t.get("symbol") in (sym, None) for t in ticks)
+
 
 def _schema(doc, ref_or_schema):
     s = ref_or_schema or {}
