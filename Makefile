@@ -4,11 +4,12 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 3001
+BOTS ?= on
 export PYTHONDONTWRITEBYTECODE := 1
 
 .PHONY: run test install node-deps contracts widget browser package ledger-check bench smoke clean
 
-$(BIN)/.installed: requirements.txt requirements-dev.txt
+$(BIN)/.installed: requirements.txt requirements-dev.txt sdk/pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --disable-pip-version-check -r requirements-dev.txt
 	touch $@
@@ -44,7 +45,7 @@ browser:
 	  $$(test "$$(id -u)" = 0 || echo sudo) apt-get install -y -qq chromium >/dev/null; }
 
 run: install node-deps widget
-	PORT=$(PORT) $(BIN)/python -m local.stack
+	PORT=$(PORT) BOTS=$(BOTS) $(BIN)/python -m local.stack
 
 test: install node-deps widget browser
 	$(BIN)/python -m pytest -q

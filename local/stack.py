@@ -10,6 +10,9 @@
    (local/gateway.py).
 3. EventBridge schedules and the DynamoDB Streams / SQS event source mappings (local/lambdas.py).
 4. Demo data seeded through the public API, written to CREDS_PATH, and a demo price feed (local/seed.py).
+4b. The reference market maker (BOTS=on, which `make run` sets unless BOTS=off is given): `simtrade mm run` (the
+   SDK in sdk/) as a subprocess for the demo symbols with the demo market-maker account, one reprice per symbol
+   every 1.5 s, so the book is two-sided from the start; stopped (its pairs cancelled) before the stack stops.
 5. A development chain (`make run`: CHAIN=on, the default when hardhat is installed): a hardhat 2 node on
    127.0.0.1:CHAIN_PORT (8547), the TestUSDC token deployed, the demo broker's and trader's wallets funded and
    bound, the chain poller every CHAIN_POLL_SECONDS (5) with CHAIN_CONFIRMATIONS (0) (local/chain.py).
@@ -157,7 +160,7 @@ class Stack:
     def __init__(self, port: int | None = None, db: str | None = None, seed: bool | None = None,
                  feed: bool = False, app_module: str | None = None, creds_path: str | None = None,
                  info_path: str | None = None, schedule_scale: float | None = None, concurrency: int | None = None,
-                 chain: bool = False, chain_port: int | None = None):
+                 chain: bool = False, chain_port: int | None = None, bots: bool = False):
         env = os.environ.get
         self.port = int(env("PORT", "3001")) if port is None else port  # 0: any free port
         self.db = db or env("DB", "dynamodb-local")
@@ -174,6 +177,7 @@ class Stack:
         self.chain_on = chain  # `make run` turns it on (CHAIN=off to skip); tests ask for it with chain_port=0
         self.chain_port = int(env("CHAIN_PORT", str(devchain.DEFAULT_PORT))) if chain_port is None else chain_port
         self.chain_node = None
+        self.bots, self.bot_proc = bots, None
         self.chain_info: dict | None = None
         self.engines: list[engines.Engine] = []
         self.env: dict[str, str] = {}
@@ -264,6 +268,33 @@ class Stack:
             feeder = seeding.Feeder(self.base_url, tokens, self.stop_event)
             feeder.start()
             self.workers.append(feeder)
+        if self.bots and self.credentials:
+            self._start_bots()
+
+    def _start_bots(self):
+        import subprocess
+        mm = self.credentials["marketMaker"]
+        cmd = [sys.executable, "-m", "simtrade", "--url", self.base_url, "mm", "run", "--symbol", seeding.SYMBOL,
+               "--symbol", "BTCUSDT", "--notional", os.environ.get("BOT_NOTIONAL", "2000"), "--leverage", "5",
+               "--spread", "0.002", "--interval", "1.5", "--report-every", "60"]
+        env = {**os.environ, "SIMTRADE_USERNAME": mm["username"], "SIMTRADE_PASSWORD": mm["password"]}
+        try:
+            self.bot_proc = subprocess.Popen(cmd, cwd=ROOT, env=env)
+        except OSError as e:
+            log.warning("market maker not started: %s", e)
+            return
+        log.info("market maker: simtrade mm run (pid %d) quoting %s and BTCUSDT as %s (BOTS=off disables)",
+                 self.bot_proc.pid, seeding.SYMBOL, mm["username"])
+
+    def _stop_bots(self):
+        if self.bot_proc is None or self.bot_proc.poll() is not None:
+            return
+        self.bot_proc.terminate()  # SIGTERM: the bot cancels its pairs, then exits
+        try:
+            self.bot_proc.wait(15)
+        except Exception:
+            self.bot_proc.kill()
+            self.bot_proc.wait()
 
     def stats(self) -> dict:
         """Pumps and schedules (records delivered, handler time, lag of the last batch) and resident memory of
@@ -366,6 +397,7 @@ class Stack:
     # --- stop ----------------------------------------------------------------------------------------
 
     def stop(self):
+        self._stop_bots()
         self.stop_event.set()
         for w in self.workers:
             w.join(timeout=5)
@@ -403,7 +435,8 @@ def main():
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     from local import chain as devchain
-    stack = Stack(feed=_flag("FEED", True), chain=_flag("CHAIN", os.path.exists(devchain.HARDHAT)))
+    stack = Stack(feed=_flag("FEED", True), chain=_flag("CHAIN", os.path.exists(devchain.HARDHAT)),
+                  bots=_flag("BOTS", False))  # `make run` says BOTS=on; the tests' subprocess stacks run without
     try:
         stack.start()
     except RuntimeError as e:

@@ -1,0 +1,3 @@
+from simtrade.cli import main
+
+main()
