@@ -37,14 +37,17 @@ not_found.fallback = True
 
 
 def add_fallbacks(app) -> None:
-    """Every known path answers the standard methods it lacks with 405; the greedy /{proxy+} answers 404."""
+    """Every known path answers the standard methods it lacks with 405; the greedy /{proxy+} (and /) answer 404."""
     for path, views in list(app.routes.items()):
         allowed = sorted(views)
         missing = [m for m in METHODS if m not in views]
         if missing:
             app.route(path, methods=missing, cors=CORS, content_types=CONTENT_TYPES,
                       name=f"fallback{path}")(_method_not_allowed(allowed))
-    app.route(CATCH_ALL, methods=list(METHODS), cors=CORS, content_types=CONTENT_TYPES, name="not_found")(not_found)
+    for path in (CATCH_ALL, "/"):  # {proxy+} needs one segment at least: the root is its own resource
+        if path not in app.routes:
+            app.route(path, methods=list(METHODS), cors=CORS, content_types=CONTENT_TYPES,
+                      name=f"not_found{path}")(not_found)
     if settings.get().aws_lambda_function_name is None:
         _local_greedy_matching()
 

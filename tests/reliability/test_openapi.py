@@ -78,7 +78,7 @@ def _app_file():
 
 @pytest.mark.parametrize("method,path", [
     ("POST", "/api/liquidity/cancel-all"), ("GET", "/nope"), ("DELETE", "/a/b/c/d/e"), ("PUT", "/api"),
-    ("GET", "/api/orders/x/y"), ("POST", "/api/v2/anything")])
+    ("GET", "/api/orders/x/y"), ("POST", "/api/v2/anything"), ("GET", "/")])
 def test_unknown_path_is_404_in_the_envelope(api, method, path):
     r = api.call(method, path, token="st_anything", body={})
     assert r.status == 404 and r.json == {"error": "no such endpoint", "code": "NOT_FOUND"}, r
