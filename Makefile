@@ -35,7 +35,13 @@ WIDGET := chalicelib/web/dist/st-trading-widget.js
 $(WIDGET): node_modules/.installed $(wildcard web/widget/*.js web/widget/*.mjs)
 	node web/widget/build.mjs
 
-widget: $(WIDGET)
+# The API reference page /docs (chalicelib/web/pages/api-docs.html) runs Redoc's standalone bundle, copied from
+# the redoc npm package into the same dist/ (not in git).
+DOCS_JS := chalicelib/web/dist/redoc.standalone.js
+$(DOCS_JS): node_modules/.installed
+	mkdir -p $(@D) && cp node_modules/redoc/bundles/redoc.standalone.js $@
+
+widget: $(WIDGET) $(DOCS_JS)
 
 # The browser tests drive Debian's chromium with Playwright (its own browser download cannot reach the internet).
 CHROMIUM ?= /usr/bin/chromium

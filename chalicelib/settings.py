@@ -100,7 +100,10 @@ class Settings(BaseModel):
         return bool(self.aws_lambda_function_name)
 
 
-REQUIRED_IN_AWS = ("SECRETS_KEY",)
+# Checked at cold start in AWS (app.py): each is a template parameter or a template-provided value (infra/resources.json
+# Globals, docs/deploy.md "Settings AWS needs"); a missing one fails the import with one log line, not a later 5xx.
+REQUIRED_IN_AWS = ("SECRETS_KEY", "BROADCAST_QUEUE_URL", "MATCHING_QUEUE_URL", "WEBHOOKS_QUEUE_URL",
+                   "WS_MANAGEMENT_ENDPOINT")
 NAMES = tuple(f.alias for f in Settings.model_fields.values())
 _cache: tuple[tuple, Settings] | None = None
 

@@ -90,6 +90,22 @@ def body_hash(raw_req) -> str:
     return hashlib.sha256(_raw_body(raw_req)).hexdigest()
 
 
+@dataclass(frozen=True)
+class RouteInfo:
+    """One @route registration, as the OpenAPI document (chalicelib/openapi) describes it."""
+    path: str
+    methods: tuple
+    view: Callable
+    auth: Callable | None
+    body: type | None
+    query: type | None
+    status: int
+    idempotent: bool
+
+
+ROUTES: list[RouteInfo] = []  # every @route registration, in order (read by chalicelib/openapi)
+
+
 def route(bp: Blueprint, path: str, methods=("GET",), *, auth: Callable | None = None,
           body: type[BaseModel] | None = None, query: type[BaseModel] | None = None,
           idempotent: bool = False, status: int = 200, content_types=None):
@@ -101,6 +117,8 @@ def route(bp: Blueprint, path: str, methods=("GET",), *, auth: Callable | None =
     A view returns (status, body) / body / chalice Response.
     """
     def decorator(fn):
+        ROUTES.append(RouteInfo(path, tuple(methods), fn, auth, body, query, status, idempotent))
+
         @functools.wraps(fn)
         def view(**params):
             raw = bp.current_request

@@ -5,29 +5,21 @@ The price-feed request path is: authenticate (session read), validate, symbol co
 cached read for custom ones), ONE PutItem into the ticks table, answer. Everything else happens behind the
 ticks table's stream (events.py).
 """
-from typing import Annotated
-
 from chalice import Blueprint
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
 from chalicelib.auth import guards
 from chalicelib.common.clock import now_ms
 from chalicelib.common.errors import ApiError, bad_request
 from chalicelib.common.http import route
-from chalicelib.common.schemas import Body, PositiveDecimal, ShortStr, Str
+from chalicelib.common.schemas import Body, Int, PositiveDecimal, ShortStr, Str
 from chalicelib.marketdata import book, logic, service, store
 
 bp = Blueprint(__name__)
 
 
-def _no_bool(v):
-    if isinstance(v, bool):
-        raise ValueError("must be an integer")
-    return v
-
-
-Precision = Annotated[int, BeforeValidator(_no_bool), Field(ge=0, le=12)]
-Leverage = Annotated[int, BeforeValidator(_no_bool), Field(ge=1, le=1000)]
+Precision = Int(ge=0, le=12)
+Leverage = Int(ge=1, le=1000)
 
 
 class SymbolBody(Body):
@@ -57,14 +49,14 @@ class SymbolQuery(Query):
 class KlinesQuery(Query):
     symbol: str
     interval: str = "1m"
-    limit: int = Field(default=500, ge=1, le=1000)
-    startTime: int | None = Field(default=None, ge=0)
-    endTime: int | None = Field(default=None, ge=0)
+    limit: Int(ge=1, le=1000) = 500
+    startTime: Int(ge=0) | None = None
+    endTime: Int(ge=0) | None = None
 
 
 class DepthQuery(Query):
     symbol: str
-    limit: int = Field(default=20, ge=1, le=500)
+    limit: Int(ge=1, le=500) = 20
 
 
 def unknown_symbol(symbol: str) -> ApiError:

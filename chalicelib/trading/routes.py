@@ -3,15 +3,16 @@ Market Maker API (liquidity pairs). Thin: validate, call chalicelib.trading.serv
 The main-table stream publishers (events.py) are registered by chalicelib/wiring.py, not by importing this module.
 """
 import functools
-from typing import Any
+from typing import Annotated, Any
 
 from chalice import Blueprint
+from pydantic import BeforeValidator
 
 from chalicelib.auth import guards
 from chalicelib.common import errors
 from chalicelib.common.errors import ApiError, Rejected, bad_request
-from chalicelib.common.http import json_response, parse_json_body, route
-from chalicelib.common.schemas import Body, PageQuery, ShortStr, Str
+from chalicelib.common.http import json_response, route
+from chalicelib.common.schemas import Body, Number, PageQuery, ShortStr, Str
 from chalicelib.trading import service, store
 from chalicelib.trading.views import fill_view, order_view, pair_view
 
@@ -25,19 +26,32 @@ class OrderBody(Body):
     symbol: Str
     side: Str
     type: Str
-    quantity: Any
-    price: Any = None
-    leverage: Any = 1
+    quantity: Number  # numbers parsed by the shared parser; sign, precision and range: the domain (margin.py)
+    price: Number | None = None
+    leverage: Number = 1
     clientOrderId: ShortStr | None = None
 
 
 class PairBody(Body):
     symbol: Str
     pairId: ShortStr | None = None
-    bidPrice: Any
-    askPrice: Any
-    quantity: Any
-    leverage: Any = 1
+    bidPrice: Number
+    askPrice: Number
+    quantity: Number
+    leverage: Number = 1
+
+
+def _blank_is_missing(v):
+    return None if v == "" else v
+
+
+class RepriceBody(Body):
+    """Optional here: a missing field is the guide's MISSING_FIELDS (trading.pairs.parse_reprice), not a 400 of
+    the validation layer; a present number goes through the shared parser like every other."""
+    pairId: Any = None
+    newBidPrice: Annotated[Number | None, BeforeValidator(_blank_is_missing)] = None
+    newAskPrice: Annotated[Number | None, BeforeValidator(_blank_is_missing)] = None
+    newPairId: Any = None
 
 
 class CancelPairBody(Body):
@@ -166,10 +180,10 @@ def place_pair(req):
                                    ask_price=b.askPrice, quantity=b.quantity, leverage=b.leverage)
 
 
-@route(bp, "/api/liquidity/reprice", ["POST"], auth=liquidity_auth, idempotent=True)
+@route(bp, "/api/liquidity/reprice", ["POST"], auth=liquidity_auth, body=RepriceBody, idempotent=True)
 @_guarded
 def reprice(req):
-    return service.reprice(req.principal.user_id, parse_json_body(req.raw))
+    return service.reprice(req.principal.user_id, req.body.model_dump())
 
 
 @route(bp, "/api/liquidity/cancel", ["POST"], auth=liquidity_auth, body=CancelPairBody)

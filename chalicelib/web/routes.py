@@ -7,6 +7,9 @@ the same api_handler Lambda, so they work the same locally and in AWS:
                                  from web/widget/*.js and the lightweight-charts npm package; not in git)
   /pages/chart.html              chalicelib/web/pages/chart.html           (source, in git)
   /pages/broker-portal.html      chalicelib/web/pages/broker-portal.html
+  /docs                          chalicelib/web/pages/api-docs.html        (the API reference: Redoc renders
+  /docs/redoc.standalone.js      chalicelib/web/dist/redoc.standalone.js    /api/openapi.json; `make widget` copies
+                                                                            the bundle from the redoc npm package)
 """
 import os
 import re
@@ -26,6 +29,9 @@ ASSETS = {
                                      "application/javascript; charset=utf-8"),
     "/pages/chart.html": (os.path.join(HERE, "pages", "chart.html"), "text/html; charset=utf-8"),
     "/pages/broker-portal.html": (os.path.join(HERE, "pages", "broker-portal.html"), "text/html; charset=utf-8"),
+    "/docs": (os.path.join(HERE, "pages", "api-docs.html"), "text/html; charset=utf-8"),
+    "/docs/redoc.standalone.js": (os.path.join(HERE, "dist", "redoc.standalone.js"),
+                                  "application/javascript; charset=utf-8"),
 }
 _cache: dict[str, tuple[float, str]] = {}
 DEFAULT_BRAND = {"brandName": "ST Trading", "logoUrl": None, "primaryColor": "#f0b90b", "brokerUid": None}
@@ -68,6 +74,17 @@ def chart_page(req):
 @route(bp, "/pages/broker-portal.html", ["GET"])
 def broker_portal_page(req):
     return _asset("/pages/broker-portal.html")
+
+
+@route(bp, "/docs", ["GET"])
+def api_docs_page(req):
+    """The human-readable API reference (Redoc over /api/openapi.json)."""
+    return _asset("/docs")
+
+
+@route(bp, "/docs/redoc.standalone.js", ["GET"])
+def redoc_script(req):
+    return _asset("/docs/redoc.standalone.js")
 
 
 class BrandQuery(BaseModel):

@@ -74,3 +74,34 @@ def test_package_merges_infra_and_passes_cfn_lint(tmp_path):
     api = res["APIHandler"]["Properties"]
     assert api["Environment"]["Variables"]["TABLE_PREFIX"] == "sim-"
     assert api["MemorySize"] == 512 and api["Timeout"] == 30
+
+
+def test_every_setting_required_in_aws_is_provided_by_the_template_or_config():
+    from chalicelib import settings
+    template = json.loads(open(os.path.join(ROOT, "infra", "resources.json")).read())
+    config = json.loads(open(os.path.join(ROOT, ".chalice", "config.json")).read())
+    provided = set(template["Globals"]["Function"]["Environment"]["Variables"]) | set(config["environment_variables"])
+    for stage in config["stages"].values():
+        provided |= set(stage.get("environment_variables", {}))
+    assert set(settings.REQUIRED_IN_AWS) <= provided, set(settings.REQUIRED_IN_AWS) - provided
+    refs = {v["Ref"] for v in template["Globals"]["Function"]["Environment"]["Variables"].values() if "Ref" in v}
+    assert "SecretsKey" in refs and "Default" not in template["Parameters"]["SecretsKey"]  # no deploy without it
+    deploy = open(os.path.join(ROOT, "docs", "deploy.md")).read()
+    for name in settings.REQUIRED_IN_AWS + ("CHAIN_RPC_URL", "USDC_CONTRACT_ADDRESS", "PUBLIC_WS_URL"):
+        assert f"`{name}`" in deploy, f"{name} is not documented in docs/deploy.md"
+
+
+def test_a_missing_required_setting_fails_the_cold_start_with_one_clear_line():
+    from chalicelib import settings
+    base = {k: v for k, v in os.environ.items() if k not in settings.REQUIRED_IN_AWS}
+    aws = {**base, "AWS_LAMBDA_FUNCTION_NAME": "sim-trading-dev-api_handler", "AWS_DEFAULT_REGION": "us-east-1"}
+    cmd = [sys.executable, "-c", "import app"]
+    missing = subprocess.run(cmd, cwd=ROOT, env={**aws, "BROADCAST_QUEUE_URL": "q"}, capture_output=True, text=True,
+                             timeout=120)
+    assert missing.returncode != 0
+    assert "required settings missing in AWS: SECRETS_KEY, MATCHING_QUEUE_URL" in missing.stdout + missing.stderr
+    full = {**aws, **{n: "x" * 40 for n in settings.REQUIRED_IN_AWS}}
+    ok = subprocess.run(cmd, cwd=ROOT, env=full, capture_output=True, text=True, timeout=120)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    local = subprocess.run(cmd, cwd=ROOT, env=base, capture_output=True, text=True, timeout=120)  # not in AWS
+    assert local.returncode == 0, local.stdout + local.stderr

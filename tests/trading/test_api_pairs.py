@@ -86,7 +86,7 @@ def test_reprice_inverted_spread_and_bad_prices(world):
         assert r.status == 400 and r.json == {"error": "newBidPrice 必須小於 newAskPrice", "code": "INVERTED_SPREAD",
                                               "message": "newBidPrice must be lower than newAskPrice"}
     assert reprice(world, mm, pairId="p", newBidPrice=-1, newAskPrice=1).json["code"] == "INVALID_PRICE"
-    assert reprice(world, mm, pairId="p", newBidPrice="1", newAskPrice=2).json["code"] == "INVALID_PRICE"
+    assert reprice(world, mm, pairId="p", newBidPrice="0x1", newAskPrice=2).json["code"] == "VALIDATION_ERROR"
     p = world.pair(mm, 100, 200).json
     r = reprice(world, mm, pairId=p["pairId"], newBidPrice=D("100.001"), newAskPrice=200)  # pricePrecision 2
     assert r.status == 400 and r.json["code"] == "INVALID_PRICE"

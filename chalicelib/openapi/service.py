@@ -1,0 +1,125 @@
+"""The OpenAPI 3.1 document of the HTTP API, built from the @route registrations (common/http.ROUTES): the same
+pydantic models the views validate with give the request bodies and query parameters, the guards give the
+security of each operation. Built once per process, on first use (after every Blueprint is registered)."""
+import functools
+import re
+from typing import Callable
+
+from chalicelib.auth import guards
+from chalicelib.common.http import ROUTES, RouteInfo
+
+ERROR_SCHEMA = {
+    "type": "object", "required": ["error", "code"],
+    "properties": {"error": {"type": "string", "description": "the contract's exact message"},
+                   "code": {"type": "string", "pattern": "^[A-Z][A-Z0-9_]*$", "description": "stable code"},
+                   "message": {"type": "string", "description": "English meaning, where `error` is the guide's"}},
+}
+_ROLES = {id(guards.any_user): None, id(guards.broker_or_admin): ("broker", "admin"),
+          id(guards.admin_only): ("admin",)}
+# Routes that do not answer JSON: content type of their success response.
+NON_JSON = {"/widget/st-trading-widget.js": "application/javascript", "/pages/chart.html": "text/html",
+            "/pages/broker-portal.html": "text/html", "/docs": "text/html",
+            "/docs/redoc.standalone.js": "application/javascript"}
+REDIRECTS = {"/api/auth/sso": 302}
+_PARAM = re.compile(r"{([^}+]+)}")
+
+
+def _unwrap(auth: Callable) -> Callable:
+    while hasattr(auth, "__wrapped__"):
+        auth = auth.__wrapped__
+    return auth
+
+
+def auth_kind(info: RouteInfo) -> str:
+    """public | session | api_key"""
+    if info.auth is None:
+        return "public"
+    return "api_key" if getattr(_unwrap(info.auth), "scope", None) else "session"
+
+
+def _security(info: RouteInfo) -> dict:
+    kind = auth_kind(info)
+    if kind == "public":
+        return {"security": []}
+    if kind == "api_key":
+        return {"security": [{"apiKey": []}], "x-scope": _unwrap(info.auth).scope}
+    roles = _ROLES.get(id(_unwrap(info.auth)))
+    return {"security": [{"bearer": []}], **({"x-roles": list(roles)} if roles else {})}
+
+
+def _schema(model, components: dict) -> dict:
+    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    for name, sub in schema.pop("$defs", {}).items():
+        components[name] = sub
+    components[model.__name__] = schema
+    return {"$ref": f"#/components/schemas/{model.__name__}"}
+
+
+def _query_parameters(model) -> list[dict]:
+    schema = model.model_json_schema()
+    required = set(schema.get("required", ()))
+    out = []
+    for name, prop in schema.get("properties", {}).items():
+        prop = {k: v for k, v in prop.items() if k != "title"}
+        out.append({"name": name, "in": "query", "required": name in required, "schema": prop})
+    return out
+
+
+def _success(info: RouteInfo, method: str) -> tuple[str, dict]:
+    if info.path in REDIRECTS and method == "GET":
+        return str(REDIRECTS[info.path]), {"description": "redirect", "headers": {
+            "Location": {"schema": {"type": "string"}}}}
+    ctype = NON_JSON.get(info.path)
+    if ctype:
+        return "200", {"description": "OK", "content": {ctype: {"schema": {"type": "string"}}}}
+    return str(info.status), {"description": "OK", "content": {"application/json": {"schema": {}}}}
+
+
+def operation(info: RouteInfo, method: str, components: dict, ids: set) -> dict:
+    fn = info.view
+    op_id = fn.__name__ if fn.__name__ not in ids else f"{fn.__name__}_{method.lower()}"
+    ids.add(op_id)
+    doc = (fn.__doc__ or "").strip()
+    op = {"operationId": op_id, "tags": [fn.__module__.split(".")[-2]],
+          "summary": doc.split("\n")[0] if doc else f"{method} {info.path}", **_security(info)}
+    params = [{"name": p, "in": "path", "required": True, "schema": {"type": "string", "minLength": 1}}
+              for p in _PARAM.findall(info.path)]
+    if info.query is not None:
+        params += _query_parameters(info.query)
+    if info.idempotent:
+        params.append({"name": "Idempotency-Key", "in": "header", "required": False,
+                       "schema": {"type": "string", "maxLength": 256},
+                       "description": "the first response for a key is replayed for 24 h"})
+    if params:
+        op["parameters"] = params
+    if info.body is not None:
+        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": _schema(info.body,
+                                                                                                  components)}}}
+    code, success = _success(info, method)
+    error = {"description": "error envelope",
+             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+    if info.path in REDIRECTS:  # a browser (Accept: text/html) gets the error as a page
+        error["content"]["text/html"] = {"schema": {"type": "string"}}
+    op["responses"] = {code: success, "4XX": error, "5XX": error}
+    return op
+
+
+@functools.lru_cache(maxsize=1)
+def document() -> dict:
+    components: dict = {"Error": ERROR_SCHEMA}
+    paths: dict = {}
+    ids: set = set()
+    for info in ROUTES:
+        for method in info.methods:
+            paths.setdefault(info.path, {})[method.lower()] = operation(info, method, components, ids)
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "sim-trading API", "version": "1",
+                 "description": "Every numeric request field takes a JSON number or a plain decimal string "
+                                "(\"0.01\"); every error is {error, code, message?}. Contract: "
+                                "shared/spec/api-contract.md."},
+        "paths": dict(sorted(paths.items())),
+        "components": {"schemas": dict(sorted(components.items())), "securitySchemes": {
+            "bearer": {"type": "http", "scheme": "bearer", "description": "session token from /api/auth/login"},
+            "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key", "description": "broker key bk_..."}}},
+    }
