@@ -18,6 +18,7 @@ from chalicelib.common.logging import logger
 from chalicelib.marketdata.routes import bp as marketdata_bp
 from chalicelib.openapi import routes as openapi
 from chalicelib.realtime import handlers as ws
+from chalicelib.sandbox import routes as sandbox
 from chalicelib.trading.routes import bp as trading_bp
 from chalicelib.withdrawals.routes import bp as withdrawals_bp
 from chalicelib.withdrawals import settings as withdrawal_settings
@@ -28,9 +29,11 @@ app = Chalice(app_name="sim-trading")
 app.experimental_feature_flags.update(["WEBSOCKETS"])
 app.websocket_api.session = boto3.session.Session()
 
-for bp in (auth_bp, accounts_bp, admin_bp, marketdata_bp, trading_bp, broker_bp, withdrawals_bp, web_bp, openapi.bp):
+for bp in (auth_bp, accounts_bp, admin_bp, marketdata_bp, trading_bp, broker_bp, withdrawals_bp, web_bp, sandbox.bp,
+           openapi.bp):
     app.register_blueprint(bp)
 openapi.add_fallbacks(app)  # after every Blueprint: 405 for a known path's other methods, 404 (/{proxy+}) else
+app.register_middleware(sandbox.fault_middleware, "http")  # X-Sim-Fault (only while SANDBOX is on)
 wiring.wire()  # cross-capability hooks: book provider, stream publishers, WebSocket channels
 
 

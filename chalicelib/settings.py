@@ -94,6 +94,12 @@ class Settings(BaseModel):
     powertools_service_name: str = Field("sim-trading", alias="POWERTOOLS_SERVICE_NAME",
                                          description="service name of every log line")
     log_level: str = Field("INFO", alias="LOG_LEVEL", description="log level")
+    # --- sandbox (docs/market-maker.md) ---
+    sandbox: bool = Field(False, alias="SANDBOX",
+                          description="sandbox controls: POST /api/sandbox/reset and X-Sim-Fault (on in make run, "
+                                      "off in the prod stage)")
+    sandbox_start_balance: Decimal = Field(Decimal(10000), alias="SANDBOX_START_BALANCE",
+                                           description="DCT balance an account has after POST /api/sandbox/reset")
 
     @property
     def in_aws(self) -> bool:

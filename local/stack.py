@@ -317,6 +317,7 @@ class Stack:
             "AWS_DEFAULT_REGION": region, "AWS_REGION": region,
             "TABLE_PREFIX": os.environ.get("TABLE_PREFIX", "sim-"),
             "WS_MANAGEMENT_ENDPOINT": management,
+            "SANDBOX": os.environ.get("SANDBOX", "on"),  # sandbox controls on locally (docs/market-maker.md)
             "ADMIN_USERNAME": os.environ.get("ADMIN_USERNAME", "admin"),
             "ADMIN_PASSWORD": os.environ.get("ADMIN_PASSWORD")
             or ((_read_json(self.creds_path) or {}).get("admin") or {}).get("password")

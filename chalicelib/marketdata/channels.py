@@ -1,9 +1,10 @@
 """WebSocket channels of market data: ticker, kline (per interval), depth, trades (public; need no auth).
 
 A subscribe names a symbol (and for kline an interval); an unknown symbol or interval is an error message to
-the client, never a dropped connection.
+the client, never a dropped connection. A depth subscribe is answered by `subscribed`, then a full snapshot
+(`"snapshot": true`, the sequence of the latest broadcast): the next broadcast carries seq + 1.
 """
-from chalicelib.marketdata import logic, store
+from chalicelib.marketdata import logic, service, store
 from chalicelib.marketdata.fanout import topic
 from chalicelib.realtime.handlers import ChannelError, register_channel
 
@@ -30,8 +31,12 @@ def _kline(msg: dict, user_id: str | None) -> str:
     return topic("kline", _symbol(msg), interval)
 
 
+def _depth_snapshot(reply: dict) -> dict:
+    return {"type": "depth", **service.depth_snapshot(reply["symbol"]), "snapshot": True}
+
+
 def register() -> None:
     register_channel("ticker", _simple("ticker"))
     register_channel("kline", _kline)
-    register_channel("depth", _simple("depth"))
+    register_channel("depth", _simple("depth"), _depth_snapshot)
     register_channel("trades", _simple("trades"))

@@ -67,9 +67,19 @@ def kline_message(symbol: str, interval: str, candle: logic.Candle) -> dict:
     return {"type": "kline", "symbol": symbol, "interval": interval, **logic.candle_view(candle, interval)}
 
 
-def depth_message(symbol: str, limit: int = DEPTH_LEVELS) -> dict:
-    bids, asks = book.depth(symbol, limit)
-    return {"type": "depth", "symbol": symbol, "bids": bids, "asks": asks, "ts": now_ms()}
+def depth_view(symbol: str, limit: int, seq: int | None) -> dict:
+    """The book's best `limit` levels at the symbol's precisions, with `seq` and the checksum of the 10 best
+    levels of each side (read even when `limit` is smaller, so the checksum is always of the same book)."""
+    cfg = store.get_symbol(symbol)
+    pp, qp = (cfg.price_precision, cfg.quantity_precision) if cfg else (8, 8)
+    bids, asks = book.depth(symbol, max(limit, logic.CHECKSUM_LEVELS))
+    bids, asks = logic.format_levels(bids, pp, qp), logic.format_levels(asks, pp, qp)
+    return {"symbol": symbol, "bids": bids[:limit], "asks": asks[:limit], "ts": now_ms(), "seq": seq or 0,
+            "checksum": logic.depth_checksum(bids, asks)}
+
+
+def depth_message(symbol: str, seq: int | None, limit: int = DEPTH_LEVELS) -> dict:
+    return {"type": "depth", **depth_view(symbol, limit, seq)}
 
 
 def build_market(symbol: str, state) -> list[Outgoing]:
@@ -95,9 +105,9 @@ def build_market(symbol: str, state) -> list[Outgoing]:
     return out
 
 
-def build_depth(symbol: str) -> list[Outgoing]:
+def build_depth(symbol: str, state) -> list[Outgoing]:
     ids = rt.subscribers(topic("depth", symbol))
-    return [Outgoing(topic("depth", symbol), ids, depth_message(symbol))] if ids else []
+    return [Outgoing(topic("depth", symbol), ids, depth_message(symbol, state.depth_seq))] if ids else []
 
 
 def build_trades(symbol: str, state, at: int) -> list[Outgoing]:
@@ -159,7 +169,7 @@ def deliver(symbol: str, channel: str, at: int) -> int | None:
     if channel == "market":
         outgoing = build_market(symbol, state)
     elif channel == "depth":
-        outgoing = build_depth(symbol)
+        outgoing = build_depth(symbol, state)
     elif channel == "trades":
         outgoing = build_trades(symbol, state, at)
     else:

@@ -10,9 +10,13 @@ Candles are exact however ticks are batched or redelivered:
 Throttles are "slots": a channel (or the matching trigger) of a symbol remembers the time of its last claimed
 send (`slot_at`); plan_slot decides for a new tick whether to send now, to claim one delayed send, or to do
 nothing because a send already scheduled in the future will carry the latest state.
+
+Book integrity (docs/market-data.md): depth levels are formatted with the symbol's precisions and carry a CRC32
+checksum of the 10 best asks then the 10 best bids (Kraken's scheme, depth_checksum).
 """
 import math
 import re
+import zlib
 from dataclasses import dataclass, field, replace
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Iterable
@@ -281,3 +285,28 @@ def candle_view(c: Candle, interval: str) -> dict:
 
 def chunks(items: list, size: int) -> list[list]:
     return [items[i:i + size] for i in range(0, len(items), size)]
+
+
+# --- book integrity -------------------------------------------------------------------------------------
+
+CHECKSUM_LEVELS = 10
+
+
+def fixed(value, precision: int) -> Decimal:
+    """A price or quantity at exactly `precision` decimals (what a depth message shows and the checksum uses)."""
+    return Decimal(value).quantize(Decimal(1).scaleb(-precision), rounding=ROUND_HALF_EVEN)
+
+
+def format_levels(levels: list, price_precision: int, quantity_precision: int) -> list[list[Decimal]]:
+    return [[fixed(p, price_precision), fixed(q, quantity_precision)] for p, q in levels]
+
+
+def _checksum_part(value: Decimal) -> str:
+    return f"{value:f}".replace(".", "").lstrip("0")
+
+
+def depth_checksum(bids: list, asks: list) -> int:
+    """CRC32 (unsigned) of the 10 best asks (lowest first) then the 10 best bids (highest first): each level's
+    price then quantity, as formatted (format_levels), with the '.' removed and leading zeros stripped."""
+    parts = [_checksum_part(v) for level in asks[:CHECKSUM_LEVELS] + bids[:CHECKSUM_LEVELS] for v in level]
+    return zlib.crc32("".join(parts).encode()) & 0xFFFFFFFF

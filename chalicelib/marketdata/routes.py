@@ -140,5 +140,4 @@ def klines(req):
 @route(bp, "/api/depth", ["GET"], query=DepthQuery)
 def depth(req):
     cfg = known(req.query.symbol)
-    bids, asks = book.depth(cfg.symbol, req.query.limit)
-    return {"symbol": cfg.symbol, "bids": bids, "asks": asks, "ts": now_ms()}
+    return service.depth_snapshot(cfg.symbol, req.query.limit)

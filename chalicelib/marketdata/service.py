@@ -1,9 +1,9 @@
-"""Orchestration of market data's broker endpoints (marketdata/routes.py): custom symbols."""
+"""Orchestration of market data's endpoints (marketdata/routes.py): custom symbols, the depth snapshot."""
 from decimal import Decimal
 
 from chalicelib.common.clock import now_ms
 from chalicelib.common.errors import bad_request, conflict
-from chalicelib.marketdata import logic, store
+from chalicelib.marketdata import fanout, logic, store
 
 
 def create_symbol(principal, b):
@@ -22,3 +22,10 @@ def create_symbol(principal, b):
     except store.SymbolExists:
         raise conflict(f"symbol {b.symbol} already exists", "SYMBOL_EXISTS") from None
     return cfg
+
+
+def depth_snapshot(symbol: str, limit: int = fanout.DEPTH_LEVELS) -> dict:
+    """The book now, with the sequence of the latest depth broadcast (read first, consistently: a broadcast
+    that claims its sequence after this read carries a book at least as new as this one)."""
+    seq = store.get_state(symbol).depth_seq
+    return fanout.depth_view(symbol, limit, seq)

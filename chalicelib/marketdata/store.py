@@ -72,6 +72,7 @@ class MarketState(MarketModel):
     market_sent = IntAttribute(null=True)    # ... last slot actually sent (dedupes redelivered messages)
     depth_at = IntAttribute(null=True)
     depth_sent = IntAttribute(null=True)
+    depth_seq = IntAttribute(null=True)      # sequence of the last depth broadcast (+1 per slot sent, atomic)
     trades_at = IntAttribute(null=True)
     trades_sent = IntAttribute(null=True)
     trades_prev = IntAttribute(null=True)    # the slot sent before trades_sent: trades in (prev, sent] go out
@@ -407,6 +408,8 @@ def mark_sent(symbol: str, channel: str, at: int) -> MarketState | None:
     actions = [sent.set(at)]
     if channel == "trades":
         actions.append(MarketState.trades_prev.set(MarketState.trades_sent | 0))
+    if channel == "depth":  # the message of this slot gets the next sequence number: one per slot, no gaps
+        actions.append(MarketState.depth_seq.add(1))
     item = MarketState(*MarketState.key(symbol))
     try:
         item.update(actions=actions, condition=sent.does_not_exist() | (sent < at))

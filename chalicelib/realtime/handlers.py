@@ -21,11 +21,15 @@ class ChannelError(Exception):
 
 # channel name -> resolver(message: dict, user_id: str | None) -> topic
 _CHANNELS: dict[str, Callable[[dict, str | None], str]] = {}
+_SNAPSHOTS: dict[str, Callable[[dict], dict | None]] = {}  # channel -> snapshot(subscribed reply) sent after it
 PRIVATE_CHANNELS = ("orders", "positions", "account")
 
 
-def register_channel(name: str, resolver: Callable[[dict, str | None], str]) -> None:
+def register_channel(name: str, resolver: Callable[[dict, str | None], str],
+                     snapshot: Callable[[dict], dict | None] | None = None) -> None:
     _CHANNELS[name] = resolver
+    if snapshot is not None:
+        _SNAPSHOTS[name] = snapshot
 
 
 def _private(name: str):
@@ -52,6 +56,10 @@ def on_message(connection_id: str, body: str) -> None:
     reply = handle(connection_id, body)
     if reply is not None:
         broadcaster.send(connection_id, reply)
+        snapshot = _SNAPSHOTS.get(reply.get("channel")) if reply.get("type") == "subscribed" else None
+        message = snapshot(reply) if snapshot else None
+        if message is not None:  # after the subscription is stored: the next broadcast follows it
+            broadcaster.send(connection_id, message)
 
 
 def _error(code: str, message: str, **extra) -> dict:
