@@ -80,7 +80,7 @@ def cancel_all_request(account_id: str, body) -> dict:
 
 def _failure(index: int, entry, e: ApiError) -> dict:
     pid = entry.get("pairId") if isinstance(entry, dict) else None
-    return {"index": index, "pairId": pid, "status": e.status, **e.body()}
+    return {"ok": False, "index": index, "pairId": pid, "status": e.status, **e.body()}
 
 
 @refusals_as_api_errors
@@ -94,7 +94,7 @@ def reprice_batch(account_id: str, body) -> dict:
     for i, entry in enumerate(entries):
         try:
             out = service.reprice(account_id, entry)
-            results.append({"index": i, "status": 200, **out})
+            results.append({"ok": True, "index": i, "status": 200, **out})
         except ApiError as e:
             results.append(_failure(i, entry, e))
     ok = sum(1 for r in results if r["status"] == 200)
@@ -102,12 +102,15 @@ def reprice_batch(account_id: str, body) -> dict:
 
 
 def _rejected_batch(results: list[dict], n: int) -> ApiError:
+    """An atomic batch refused: 400 with the first failure's error and code (the contract), every entry's outcome
+    in `results` (the others: NOT_APPLIED), nothing changed."""
     by_index = {r["index"]: r for r in results}
-    full = [by_index.get(i) or {"index": i, "status": 424, "code": "NOT_APPLIED",
+    full = [by_index.get(i) or {"ok": False, "index": i, "status": 424, "code": "NOT_APPLIED",
                                 "error": "not applied: another reprice of the atomic batch failed"}
             for i in range(n)]
-    return ApiError(400, "BATCH_REJECTED", "atomic reprice-batch rejected: nothing changed",
-                    "One reprice of the atomic batch failed; no pair changed", results=full)
+    first = min(results, key=lambda r: r["index"])
+    return ApiError(400, first["code"], first["error"], first.get("message"), index=first["index"],
+                    pairId=first["pairId"], atomic=True, results=full)
 
 
 def _reprice_atomic(account_id: str, entries: list) -> dict:
@@ -140,7 +143,8 @@ def _reprice_atomic(account_id: str, entries: list) -> dict:
         try:
             store.commit_reprices(plans, now)
             return {"atomic": True, "succeeded": len(plans), "failed": 0,
-                    "results": [{"index": i, "status": 200, **p.response()} for i, p in enumerate(plans)]}
+                    "results": [{"ok": True, "index": i, "status": 200, **p.response()}
+                                for i, p in enumerate(plans)]}
         except InsufficientFunds:
             service._raise_if_mmp_frozen(account_id)
             raise pairs.api_error(pairs.INSUFFICIENT_MARGIN) from None
@@ -167,7 +171,7 @@ def cancel_all_after(account_id: str, body) -> dict:
     now = now_ms()
     if timeout == 0:
         mm_store.disarm_dead_man(account_id)
-        return {"enabled": False, "timeoutMs": 0, "currentTime": now}
+        return {"enabled": False, "timeoutMs": 0, "deadline": None, "currentTime": now}
     token, deadline = new_id(), now + timeout
     mm_store.arm_dead_man(account_id, token, timeout, deadline, now)
     mm_store.enqueue_timer("dms", account_id, token, deadline, now)

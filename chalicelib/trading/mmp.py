@@ -15,7 +15,7 @@ from chalicelib.common.errors import ErrorSpec, Rejected
 MAX_WINDOW_MS = 24 * 3600 * 1000
 MAX_FROZEN_MS = 24 * 3600 * 1000
 FOREVER = 2 ** 62  # frozen until a reset
-MAX_TIMEOUT_MS = 24 * 3600 * 1000  # cancel-all-after
+MAX_TIMEOUT_MS = 600_000  # cancel-all-after (the contract: 1000..600000)
 MAX_GRACE_MS = 3600 * 1000  # cancel-on-disconnect
 DEFAULT_GRACE_MS = 5000
 MAX_BATCH = 25  # reprice-batch entries
@@ -119,8 +119,8 @@ def is_frozen(until: int | None, now: int) -> bool:
 # ---- the other tools' request rules -------------------------------------------------------------------------
 
 def parse_timeout(body) -> int:
-    """POST /api/liquidity/cancel-all-after {timeoutMs}: 0 disables, else 1000..86400000 (the timer's resolution
-    is a second)."""
+    """POST /api/liquidity/cancel-all-after {timeoutMs}: 0 disables, else 1000..600000 (the timer's resolution is a
+    second)."""
     if not isinstance(body, Mapping) or "timeoutMs" not in body:
         raise _bad("VALIDATION_ERROR", "timeoutMs is required (0 disables)")
     v = _int_field(body, "timeoutMs", 0, MAX_TIMEOUT_MS)

@@ -84,6 +84,9 @@ def test_batch_mixed_outcomes_in_order(world):
     res = r.json["results"]
     assert [x["index"] for x in res] == [0, 1, 2, 3, 4]
     assert [x["status"] for x in res] == [200, 400, 400, 400, 400]
+    assert [x["ok"] for x in res] == [True, False, False, False, False]
+    assert res[1]["pairId"] == "unknown" and set(res[0]) >= {"pairId", "oldPairId", "buyOrderId", "sellOrderId",
+                                                             "releasedMargin", "frozenMargin"}
     assert [x.get("code") for x in res] == [None, "PAIR_NOT_PENDING", "INVERTED_SPREAD", "PAIR_NOT_PENDING",
                                             "MISSING_FIELDS"]
     assert res[1]["error"] == "找不到 pairId=unknown 的 pending 流動性訂單"
@@ -101,8 +104,10 @@ def test_atomic_batch_with_one_bad_pair_changes_nothing(world, dynamo_calls):
     entries = [{"pairId": p, "newBidPrice": 69000 + i, "newAskPrice": 71000} for i, p in enumerate(ids)]
     entries[1]["newAskPrice"] = 1  # inverted: refused before any write
     r = batch(world, mm, entries, atomic=True)
-    assert r.status == 400 and r.json["code"] == "BATCH_REJECTED", r
+    assert r.status == 400 and r.json["code"] == "INVERTED_SPREAD", r  # the first failure's error (the contract)
+    assert r.json["error"] == "newBidPrice 必須小於 newAskPrice" and r.json["index"] == 1
     assert [x["status"] for x in r.json["results"]] == [424, 400, 424]
+    assert [x["ok"] for x in r.json["results"]] == [False] * 3
     assert r.json["results"][1]["code"] == "INVERTED_SPREAD"
     # a pair that is no longer pending: planned from the read, refused before the transaction
     world.api.post("/api/liquidity/cancel", {"pairId": ids[2]}, token=mm)
@@ -110,6 +115,7 @@ def test_atomic_batch_with_one_bad_pair_changes_nothing(world, dynamo_calls):
     with dynamo_calls as rec:
         r = batch(world, mm, entries, atomic=True)
     assert r.status == 400 and [x["status"] for x in r.json["results"]] == [424, 424, 400]
+    assert r.json["code"] == "PAIR_NOT_PENDING" and r.json["error"] == f"找不到 pairId={ids[2]} 的 pending 流動性訂單"
     assert r.json["results"][2]["code"] == "PAIR_NOT_PENDING" and "TransactWriteItems" not in rec.ops()
     after = pairs_of(world, mm)
     assert set(after) == set(ids[:2]) and all(after[p] == before[p] for p in ids[:2])
@@ -149,6 +155,7 @@ def test_atomic_transaction_failure_changes_nothing(world, monkeypatch):
     r = batch(world, mm, [{"pairId": a, "newBidPrice": 69000, "newAskPrice": 71000},
                           {"pairId": b, "newBidPrice": 69000, "newAskPrice": 71000}], atomic=True)
     assert r.status == 400 and [x["status"] for x in r.json["results"]] == [424, 400], r
+    assert r.json["code"] == "PAIR_NOT_PENDING" and r.json["pairId"] == b
     assert list(pairs_of(world, mm)) == [a]
     assert D(str(pairs_of(world, mm)[a]["bidPrice"])) == 69990
     assert_invariants()

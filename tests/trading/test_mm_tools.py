@@ -76,12 +76,14 @@ def test_dead_man_disabled_by_zero_and_input_checked(world, monkeypatch):
     world.pair(mm, 69990, 70010)
     world.api.post("/api/liquidity/cancel-all-after", {"timeoutMs": 5000}, token=mm)
     off = world.api.post("/api/liquidity/cancel-all-after", {"timeoutMs": 0}, token=mm)
-    assert off.status == 200 and off.json["enabled"] is False
+    assert off.status == 200 and off.json["enabled"] is False and off.json["deadline"] is None
+    assert world.api.post("/api/liquidity/cancel-all-after", {"timeoutMs": 600000}, token=mm).status == 200
+    world.api.post("/api/liquidity/cancel-all-after", {"timeoutMs": 0}, token=mm)
     _, _, token, at, _ = sent[-1]
     assert mm_service.fire_timer({"kind": "dms", "accountId": uid, "token": token, "at": at}, now=at) == "stale"
     assert len(pairs_of(world, mm)) == 1
     for body in ({}, {"timeoutMs": -1}, {"timeoutMs": 500}, {"timeoutMs": "10"}, {"timeoutMs": 1.5},
-                 {"timeoutMs": 10 ** 12}, {"timeoutMs": True}):
+                 {"timeoutMs": 600001}, {"timeoutMs": True}):
         assert world.api.post("/api/liquidity/cancel-all-after", body, token=mm).status == 400, body
     assert mm_service.fire_timer({"kind": "x"}) == "ignored" and mm_service.fire_timer(None) == "ignored"
 
