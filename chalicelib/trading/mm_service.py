@@ -26,7 +26,22 @@ from chalicelib.trading.orders import PENDING
 
 CANCEL_CHUNK = 25  # pairs cancelled per transaction: 3 items each + the account update = 76 items
 ATOMIC_ATTEMPTS = 5
-EARLY_TOLERANCE_MS = 250  # a timer message this close to its deadline fires (SQS delays are whole seconds)
+MAX_WAIT_MS = 2000  # a timer message at most this early waits for its deadline (SQS delays are whole seconds)
+
+
+def _sleep(seconds: float) -> None:
+    time.sleep(seconds)
+
+
+def _due(kind: str, account_id: str, token: str, deadline: int, now: int) -> bool:
+    """False when the message came too early (sent again for the rest); else waits out the last second or two."""
+    wait = deadline - now
+    if wait > MAX_WAIT_MS:
+        mm_store.enqueue_timer(kind, account_id, token, deadline, now)
+        return False
+    if wait > 0:
+        _sleep(wait / 1000)
+    return True
 
 
 def _backoff(attempt: int) -> None:
@@ -182,8 +197,7 @@ def _fire_dead_man(account_id: str, token: str, now: int) -> str:
     item = mm_store.get_dead_man(account_id)
     if item is None or item.token != token:
         return "stale"  # refreshed or disarmed since this message was sent
-    if item.deadline - now > EARLY_TOLERANCE_MS:
-        mm_store.enqueue_timer("dms", account_id, token, item.deadline, now)
+    if not _due("dms", account_id, token, item.deadline, now):
         return "again"
     if not mm_store.disarm_dead_man(account_id, token):
         return "stale"
@@ -231,8 +245,7 @@ def _fire_cod(account_id: str, token: str, now: int) -> str:
     item = mm_store.get_cod_pending(account_id)
     if item is None or item.token != token:
         return "stale"  # a connection re-enabled it within the grace window
-    if item.deadline - now > EARLY_TOLERANCE_MS:
-        mm_store.enqueue_timer("cod", account_id, token, item.deadline, now)
+    if not _due("cod", account_id, token, item.deadline, now):
         return "again"
     if mm_store.cod_connections(account_id) or not mm_store.clear_cod_pending(account_id, token):
         return "stale"

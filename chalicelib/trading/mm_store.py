@@ -79,11 +79,12 @@ class Mmp(MainModel):
 # ---- the timer queue -------------------------------------------------------------------------------------------
 
 def enqueue_timer(kind: str, account_id: str, token: str, at: int, now: int) -> None:
-    """A delayed message that arrives at `at` (ms) or, past SQS's 900 s, at the longest delay (sent again then)."""
+    """A delayed message that arrives in the second before `at` (ms; its handler waits out the rest) or, past SQS's
+    900 s, after the longest delay (sent again then)."""
     url = config.queue_url("mmtimers")
     if not url:
         raise RuntimeError("MMTIMERS_QUEUE_URL is not set")
-    delay = max(0, min(MAX_DELAY_S, -(-(at - now) // 1000)))  # rounded up: never before the deadline
+    delay = max(0, min(MAX_DELAY_S, (at - now) // 1000))  # rounded down: at most a second early, never late
     sqs().send_message(QueueUrl=url, DelaySeconds=int(delay), MessageBody=json.dumps(
         {"kind": kind, "accountId": account_id, "token": token, "at": at}))
 

@@ -180,3 +180,33 @@ def test_dead_man_refreshed_does_not_fire(stack):
         "enabled"] is False
     time.sleep(4.0)  # past every deadline armed above
     assert pending(stack, token) == set(ids)
+
+
+def test_mmp_trips_from_the_real_stream_and_freezes(stack):
+    """Fills reach MMP through the main table's stream pump, as in AWS; the trip cancels and freezes."""
+    token, _ = market_maker(stack, 0)
+    for i in range(3):  # inside every other test's quotes (2200 / 2500): the trader's orders take these
+        assert api(stack, "POST", "/api/liquidity/pairs", token, json={
+            "symbol": SYMBOL, "bidPrice": 2302 - i, "askPrice": 2400 + i, "quantity": 0.01}).status_code == 201
+    r = api(stack, "PUT", "/api/liquidity/mmp", token, json={"windowMs": 60000, "quantityLimit": 0.02,
+                                                             "frozenMs": 60000})
+    assert r.status_code == 200 and r.json()["enabled"] is True, r.text
+    trader, _ = market_maker(stack, 0)
+    for side in ("buy", "sell"):
+        o = api(stack, "POST", "/api/orders", trader, json={"symbol": SYMBOL, "side": side, "type": "market",
+                                                            "quantity": 0.01})
+        assert o.status_code == 201 and o.json()["status"] == "filled", o.text
+    end, view = time.time() + 15, None
+    while time.time() < end:
+        view = api(stack, "GET", "/api/liquidity/mmp", token).json()
+        if view["frozen"]:
+            break
+        time.sleep(0.2)
+    assert view["frozen"] is True, view
+    assert wait_until_cancelled(stack, token, timeout=10) is not None
+    p = api(stack, "POST", "/api/liquidity/pairs", token, json={"symbol": SYMBOL, "bidPrice": 2300,
+                                                                "askPrice": 2400, "quantity": 0.01})
+    assert p.status_code == 400 and p.json()["code"] == "MMP_FROZEN", p.text
+    assert api(stack, "POST", "/api/liquidity/mmp/reset", token).json()["frozen"] is False
+    assert api(stack, "POST", "/api/liquidity/pairs", token, json={"symbol": SYMBOL, "bidPrice": 2200,
+                                                                   "askPrice": 2500, "quantity": 0.01}).status_code == 201

@@ -144,8 +144,12 @@ def test_cancel_on_disconnect_handlers(world, monkeypatch):
     handlers.on_disconnect("c3")
     _, _, token, at, _ = sent[-1]
     assert mm_service.fire_timer({"kind": "cod", "accountId": uid, "token": token, "at": at},
-                                 now=at - 2000) == "again"
-    assert mm_service.fire_timer({"kind": "cod", "accountId": uid, "token": token, "at": at}, now=at) == "fired"
+                                 now=at - 2500) == "again"
+    slept = []
+    monkeypatch.setattr(mm_service, "_sleep", slept.append)
+    assert mm_service.fire_timer({"kind": "cod", "accountId": uid, "token": token, "at": at},
+                                 now=at - 800) == "fired"
+    assert slept == [0.8]  # came early by less than MAX_WAIT_MS: waited for its deadline
     assert pairs_of(world, mm) == {}
     assert conns.get_connection("c3") is None  # the connection's own items are gone as before
     # disabled explicitly: a drop arms nothing
