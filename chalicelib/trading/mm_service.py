@@ -189,7 +189,13 @@ def cancel_all_after(account_id: str, body) -> dict:
         return {"enabled": False, "timeoutMs": 0, "deadline": None, "currentTime": now}
     token, deadline = new_id(), now + timeout
     mm_store.arm_dead_man(account_id, token, timeout, deadline, now)
-    mm_store.enqueue_timer("dms", account_id, token, deadline, now)
+    try:
+        mm_store.enqueue_timer("dms", account_id, token, deadline, now)
+    except Exception:  # no queue (misconfigured stage) or SQS down: never an armed switch without its timer
+        logger.exception("dead-man's switch timer not sent")
+        mm_store.disarm_dead_man(account_id, token)
+        raise ApiError(503, "TIMERS_UNAVAILABLE", "the dead-man's switch is unavailable; retry",
+                       "The timer queue did not accept the deadline; the switch is not armed") from None
     return {"enabled": True, "timeoutMs": timeout, "deadline": deadline, "currentTime": now}
 
 

@@ -88,6 +88,14 @@ def test_dead_man_disabled_by_zero_and_input_checked(world, monkeypatch):
     assert mm_service.fire_timer({"kind": "x"}) == "ignored" and mm_service.fire_timer(None) == "ignored"
 
 
+def test_dead_man_without_its_queue_is_503_and_not_armed(world, monkeypatch):
+    mm, uid = world.account(1000)
+    monkeypatch.delenv("MMTIMERS_QUEUE_URL")
+    r = world.api.post("/api/liquidity/cancel-all-after", {"timeoutMs": 5000}, token=mm)
+    assert r.status == 503 and r.json["code"] == "TIMERS_UNAVAILABLE", r
+    assert mm_store.get_dead_man(uid) is None
+
+
 def test_timer_message_goes_to_the_mmtimers_queue_with_a_delay(world, moto_db):
     mm, uid = world.account(100000)
     r = world.api.post("/api/liquidity/cancel-all-after", {"timeoutMs": 3000}, token=mm)
