@@ -110,8 +110,13 @@ def test_timer_message_goes_to_the_mmtimers_queue_with_a_delay(world, moto_db):
     body = json.loads(m["Body"])
     assert body["kind"] == "dms" and body["accountId"] == uid and body["at"] == r.json["deadline"]
     world.pair(mm, 69990, 70010)
-    events.on_timer_messages([m | {"body": m["Body"]}])
+    from app import app  # through the app's own SQS handler, as the local stack's pump invokes it
+    from local.lambdas import Invoker, QueuePump
+    pump = QueuePump.__new__(QueuePump)  # only its record() shaping is used
+    pump.arn, pump.region = "arn:aws:sqs:us-east-1:123456789012:mmtimers", "us-east-1"
+    Invoker(app)("on_mm_timers_queue", {"Records": [pump.record(m)]})
     assert pairs_of(world, mm) == {}
+    events.on_timer_messages([{"body": "garbage"}, {"body": m["Body"]}])  # redelivered / malformed: no raise
 
 
 # ---- cancel-on-disconnect (handler driven) ------------------------------------------------------------------
