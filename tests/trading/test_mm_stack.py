@@ -48,7 +48,9 @@ def stack(tmp_path_factory):
     log = open(os.path.join(tmp, "stack.log"), "w+")
     proc = subprocess.Popen([sys.executable, "-m", "local.stack"], cwd=ROOT, env=env, stdout=log, stderr=log)
     try:
-        yield _wait_for(creds, proc, log)
+        info = _wait_for(creds, proc, log)
+        info["stackInfoPath"] = env["STACK_INFO_PATH"]
+        yield info
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -210,3 +212,13 @@ def test_mmp_trips_from_the_real_stream_and_freezes(stack):
     assert api(stack, "POST", "/api/liquidity/mmp/reset", token).json()["frozen"] is False
     assert api(stack, "POST", "/api/liquidity/pairs", token, json={"symbol": SYMBOL, "bidPrice": 2200,
                                                                    "askPrice": 2500, "quantity": 0.01}).status_code == 201
+
+
+def test_ledger_invariants_hold_on_the_stack_after_all_of_the_above(stack):
+    """`make ledger-check` against the stack's database: every transaction sums to zero, balances match entries,
+    available = balance - frozen - position margin, never negative."""
+    r = subprocess.run([sys.executable, "-m", "local.ledger_check"], cwd=ROOT, capture_output=True, text=True,
+                       timeout=120, env={**os.environ, "STACK_INFO_PATH": stack["stackInfoPath"]})
+    assert r.returncode == 0, r.stdout + r.stderr
+    result = json.loads(r.stdout)
+    assert result["ok"] is True and not result["problems"] and result["entries"] > 0, result
