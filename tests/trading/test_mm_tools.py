@@ -310,3 +310,32 @@ def test_mmp_window_boundaries_pure():
     forever = mmp.MmpConfig(1000, D(1), 0)
     assert mmp.frozen_until(forever, 5) == mmp.FOREVER
     assert mmp.WindowFill.decode(f1.encode()) == f1
+
+
+def test_self_trade_prevention_at_a_check_pure():
+    """plan_check: the same account's trader buy and own ask both crossing: the ask's pair is cancelled (no fill);
+    the same account's trader buy and own BID both crossing is no self-trade: both fill."""
+    from chalicelib.trading.margin import order_margin
+    from chalicelib.trading.matching import plan_check
+    from chalicelib.trading.orders import LIMIT, LIQUIDITY, TRADER, Order
+    from chalicelib.trading.positions import Position
+
+    def o(oid, acct, side, kind, price, t, pair=None):
+        q, p = D("0.01"), D(price)
+        return Order(oid, acct, SYM, side, LIMIT, kind, q, p, 1, t, order_margin(q, p, 1), pair_id=pair)
+    book = [o("tb", "me", "buy", TRADER, 70050, 1), o("mb", "me", "buy", LIQUIDITY, 69000, 2, "mine"),
+            o("ma", "me", "sell", LIQUIDITY, 70040, 2, "mine"), o("xb", "x", "buy", LIQUIDITY, 69001, 3, "theirs"),
+            o("xa", "x", "sell", LIQUIDITY, 70045, 3, "theirs")]
+    plan = plan_check(D(70048), book, {"me": Position(), "x": Position()}, SYM)
+    kinds = [(s.kind, sorted((c.after.order_id, c.after.status) for c in s.orders)) for s in plan]
+    assert kinds == [("fill", [("tb", "filled")]),
+                     ("self-trade", [("ma", "cancelled"), ("mb", "cancelled")]),
+                     ("fill", [("xa", "filled"), ("xb", "cancelled")])]
+    stp = plan[1]
+    assert stp.fills == [] and stp.positions == {}
+    assert stp.accounts["me"].frozen_margin == -(order_margin(D("0.01"), D(69000), 1) +
+                                                  order_margin(D("0.01"), D(70040), 1))
+    same_side = [o("tb", "me", "buy", TRADER, 70050, 1), o("mb", "me", "buy", LIQUIDITY, 70060, 2, "mine"),
+                 o("ma", "me", "sell", LIQUIDITY, 70100, 2, "mine")]
+    plan = plan_check(D(70048), same_side, {"me": Position()}, SYM)
+    assert [s.kind for s in plan] == ["fill", "fill"] and all(s.fills for s in plan)
