@@ -102,6 +102,12 @@ def on_webhook_queue(event):
     webhooks.on_webhook_messages(list(event))
 
 
+@app.on_sqs_message(queue=config.queue_name("mmtimers"), batch_size=10)
+def on_mm_timers_queue(event):
+    from chalicelib.trading import events
+    events.on_timer_messages(list(event))
+
+
 @app.schedule(Rate(1, unit=Rate.MINUTES))
 def sweep_matching(event):
     from chalicelib.trading import events

@@ -39,6 +39,8 @@ class Settings(BaseModel):
     broadcast_queue_url: str = Field("", alias="BROADCAST_QUEUE_URL", description="market-data broadcast chunks")
     matching_queue_url: str = Field("", alias="MATCHING_QUEUE_URL", description="delayed matching checks")
     webhooks_queue_url: str = Field("", alias="WEBHOOKS_QUEUE_URL", description="webhook delivery attempts")
+    mmtimers_queue_url: str = Field("", alias="MMTIMERS_QUEUE_URL",
+                                    description="market-maker timers: dead-man's switch, cancel-on-disconnect")
     main_stream_arn: str | None = Field(None, alias="MAIN_STREAM_ARN",
                                         description="main table stream (AWS: filled in by the template)")
     ticks_stream_arn: str | None = Field(None, alias="TICKS_STREAM_ARN", description="ticks table stream")

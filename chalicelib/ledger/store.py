@@ -51,6 +51,7 @@ class Tx:
         self._deltas: dict[str, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
         self._postings: list[tuple[Posting, str, str | None]] = []
         self._ops: list[tuple[str, tuple, dict, str]] = []  # (kind, args, kwargs, tag)
+        self._account_conditions: dict[str, object] = {}  # extra conditions on account items (require())
 
     # --- money -------------------------------------------------------------------------------------------
     def post(self, postings: list[Posting], kind: str, reference: str | None = None) -> "Tx":
@@ -81,6 +82,14 @@ class Tx:
     def touch(self, account_id: str) -> "Tx":
         """Make the account part of the transaction (its existence and available >= 0 are checked)."""
         self._deltas[account_id]
+        return self
+
+    def require(self, account_id: str, condition) -> "Tx":
+        """An extra condition on the account's item, ANDed to its update (e.g. no market-maker freeze); when it
+        fails the transaction fails as InsufficientFunds(account_id): the caller tells the two apart."""
+        self.touch(account_id)
+        prev = self._account_conditions.get(account_id)
+        self._account_conditions[account_id] = condition if prev is None else prev & condition
         return self
 
     # --- other items -------------------------------------------------------------------------------------
@@ -131,6 +140,8 @@ class Tx:
                 for account_id, d in self._deltas.items():
                     pk, sk = Account.key(account_id)
                     actions, cond = [], Account.pk.exists()
+                    if account_id in self._account_conditions:
+                        cond &= self._account_conditions[account_id]
                     for field, delta in d.items():
                         if delta != 0:
                             actions.append(getattr(Account, field).add(delta))

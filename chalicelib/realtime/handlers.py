@@ -1,4 +1,5 @@
-"""WebSocket protocol ($connect / $default / $disconnect): auth, subscribe, unsubscribe, ping.
+"""WebSocket protocol ($connect / $default / $disconnect): auth, subscribe, unsubscribe, ping, and the message
+types and disconnect hooks capabilities register (register_message / register_disconnect).
 
 Channels are registered by the capabilities that publish them (register_channel): a resolver turns a subscribe
 message into a topic, or raises ChannelError for an unknown symbol or a private channel without auth.
@@ -8,6 +9,7 @@ from typing import Callable
 from chalicelib.auth import store as sessions
 from chalicelib.common import jsonutil
 from chalicelib.common.clock import now_ms
+from chalicelib.common.logging import logger
 from chalicelib.realtime import broadcaster, store
 
 MAX_MESSAGE_BYTES = 4096
@@ -32,6 +34,21 @@ def register_channel(name: str, resolver: Callable[[dict, str | None], str],
         _SNAPSHOTS[name] = snapshot
 
 
+# message type -> handler(connection_id, user_id | None, message) -> reply; name -> hook(connection_id, user_id)
+_MESSAGES: dict[str, Callable[[str, str | None, dict], dict | None]] = {}
+_ON_DISCONNECT: dict[str, Callable[[str, str | None], None]] = {}
+
+
+def register_message(kind: str, handler: Callable[[str, str | None, dict], dict | None]) -> None:
+    """A capability's own client message type (e.g. trading's cancelOnDisconnect)."""
+    _MESSAGES[kind] = handler
+
+
+def register_disconnect(name: str, hook: Callable[[str, str | None], None]) -> None:
+    """Called on $disconnect with the connection's user (None before auth), before the connection is removed."""
+    _ON_DISCONNECT[name] = hook
+
+
 def _private(name: str):
     def resolve(msg, user_id):
         if not user_id:
@@ -49,6 +66,13 @@ def on_connect(connection_id: str) -> None:
 
 
 def on_disconnect(connection_id: str) -> None:
+    if _ON_DISCONNECT:
+        conn = store.get_connection(connection_id)
+        for name, hook in list(_ON_DISCONNECT.items()):
+            try:
+                hook(connection_id, conn.user_id if conn else None)
+            except Exception:  # one hook failing never keeps the connection's items behind
+                logger.exception("disconnect hook failed", extra={"hook": name})
     store.remove_connection(connection_id)
 
 
@@ -102,4 +126,7 @@ def handle(connection_id: str, body: str) -> dict | None:
             store.unsubscribe(connection_id, topic)
         echo = {k: msg[k] for k in ("channel", "symbol", "interval") if k in msg}
         return {"type": "subscribed" if kind == "subscribe" else "unsubscribed", **echo}
+    if isinstance(kind, str) and kind in _MESSAGES:
+        conn = store.get_connection(connection_id)
+        return _MESSAGES[kind](connection_id, conn.user_id if conn else None, msg)
     return _error("UNKNOWN_TYPE", f"unknown message type {kind!r}")

@@ -10,7 +10,8 @@ from chalicelib import config
 
 TEMPLATE = os.path.join(os.path.dirname(__file__), "..", "..", "infra", "resources.json")
 LOGICAL = {"MainTable": "main", "TicksTable": "ticks", "MarketTable": "market", "ConnectionsTable": "connections"}
-QUEUES = {"BroadcastQueue": "broadcast", "MatchingQueue": "matching", "WebhookQueue": "webhooks"}
+QUEUES = {"BroadcastQueue": "broadcast", "MatchingQueue": "matching", "WebhookQueue": "webhooks",
+          "MmTimersQueue": "mmtimers"}
 
 
 def load_template(path: str = TEMPLATE) -> dict:

@@ -9,6 +9,8 @@
                         off the request path: depth broadcasts when a liquidity order changes, public trades and
                         candle volume for each trade, `order.filled` webhooks. At least once (a redelivered stream
                         batch may repeat a trade message); never on a request path, never blocking the batch.
+                        A liquidity fill also feeds market-maker protection (mm_service.on_liquidity_fill).
+  on_timer_messages     SQS `mmtimers` queue: the dead-man's switch and cancel-on-disconnect deadlines.
 """
 import threading
 import time
@@ -158,7 +160,23 @@ def publish_fill(item: dict):
         return None
     if item.get("role") == "taker" or item.get("counterparty") == "house":
         _quietly("trade publish", _trade, item)
+    if item.get("order_kind") == LIQUIDITY:  # market-maker protection counts the maker's fills
+        from chalicelib.trading import mm_service
+        _quietly("market-maker protection", mm_service.on_liquidity_fill, item)
     return None
+
+
+def on_timer_messages(messages: list) -> None:
+    """SQS batch of the `mmtimers` queue: dead-man's switch and cancel-on-disconnect deadlines. Never raises (a
+    failed timer is logged; a raise would redeliver the batch's other timers too)."""
+    from chalicelib.trading import mm_service
+    for m in messages:
+        body = _body(m)
+        try:
+            outcome = mm_service.fire_timer(body)
+            logger.info("market-maker timer", extra={"kind": (body or {}).get("kind"), "outcome": outcome})
+        except Exception:
+            logger.exception("market-maker timer failed", extra={"kind": (body or {}).get("kind")})
 
 
 def register() -> None:
@@ -166,3 +184,16 @@ def register() -> None:
     register_publisher("ORDER#", publish_order)
     register_publisher("POS#", publish_position)
     register_publisher("FILLS#", publish_fill)
+    from chalicelib.realtime import handlers
+    handlers.register_message("cancelOnDisconnect", ws_cancel_on_disconnect)
+    handlers.register_disconnect("cancelOnDisconnect", ws_disconnected)
+
+
+def ws_cancel_on_disconnect(connection_id: str, user_id: str | None, msg: dict) -> dict:
+    from chalicelib.trading import mm_service  # lazily: the WebSocket Lambdas import it only when used
+    return mm_service.ws_cancel_on_disconnect(connection_id, user_id, msg)
+
+
+def ws_disconnected(connection_id: str, user_id: str | None) -> None:
+    from chalicelib.trading import mm_service
+    mm_service.ws_disconnected(connection_id, user_id)

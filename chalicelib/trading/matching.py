@@ -263,6 +263,19 @@ def check_needs(reference: Decimal, orders: Iterable[Order], symbol: str | None 
                  frozenset(o.pair_id for o in crossing if o.kind == LIQUIDITY and o.pair_id))
 
 
+def _self_trade_cancel(o: Order, pairs: Mapping[str, list[Order]], current: dict[str, Order]) -> Settlement:
+    """Self-trade prevention at a check: the account's own crossing liquidity is cancelled (its whole pair), not
+    filled, when a trader order of the same account on the other side fills at the same check."""
+    s = Settlement("self-trade")
+    for side in [o, *(p for p in pairs.get(o.pair_id, ()) if p.order_id != o.order_id)] if o.pair_id else [o]:
+        side = current.get(side.order_id, side)
+        if side.is_open:
+            change = cancel_order(side)
+            s._add_order(change)
+            current[side.order_id] = change.after
+    return s
+
+
 def plan_check(reference: Decimal, orders: Iterable[Order], positions: Mapping[str, Position],
                symbol: str | None = None, *, require_partners: bool = True) -> list[Settlement]:
     """A matching check at reference price P for one symbol.
@@ -271,6 +284,9 @@ def plan_check(reference: Decimal, orders: Iterable[Order], positions: Mapping[s
     buy when P <= limit, sell when P >= limit; liquidity bid when P <= bid, ask when P >= ask); a liquidity fill
     ends its pair (the other side is cancelled). Then every position in `positions` (as changed by those fills)
     whose loss at P reaches its margin is liquidated at P. One Settlement per fill and per liquidation.
+    Self-trade prevention: when an account's trader order and that account's liquidity order on the other side both
+    cross (its buy limit is at or above its own ask, or its sell limit at or below its own bid), the trader order
+    fills and the liquidity order's pair is cancelled instead of filled (a Settlement of kind "self-trade").
     """
     orders = list(orders)
     pairs = _partners(orders)
@@ -278,9 +294,13 @@ def plan_check(reference: Decimal, orders: Iterable[Order], positions: Mapping[s
     _require(check_needs(reference, crossing), positions, pairs, require_partners)
     current_pos, current_orders = dict(positions), {}
     plan: list[Settlement] = []
+    trader_sides = {(o.account_id, o.side) for o in crossing if o.kind == TRADER}
     for o in crossing:
         o = current_orders.get(o.order_id, o)
         if not o.is_open:  # ended earlier in this check (the other side of a pair that filled)
+            continue
+        if o.kind == LIQUIDITY and (o.account_id, opposite(o.side)) in trader_sides:
+            plan.append(_self_trade_cancel(o, pairs, current_orders))
             continue
         s = Settlement("fill")
         qty = o.remaining

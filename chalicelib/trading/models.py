@@ -9,6 +9,8 @@
   Pair       pk=PAIR#<accountId>#<pairId>        sk=P      the pairId claim (never deleted) and the pair's state:
              both orders' ids, prices, margins and statuses, quantity, leverage (a reprice reads only this item)
              gsi2 gsi2pk=PAIRS#<accountId>      gsi2sk=<createdAt:013d>#<pairId>
+             gsi1 (only while pending: sparse) gsi1pk=LIVEPAIRS#<accountId>  gsi1sk=<symbol>#<pairId>
+             (the account's pending pairs: cancel-all and the market-maker protections query it, never scan)
   Position   pk=POS#<accountId>                  sk=<symbol>   side, quantity, cost, margin, leverage, version
              gsi2 (only while open: sparse)    gsi2pk=LIQ#<symbol>#<buy|sell>  gsi2sk=keys.liquidation_key(...)
   Fill       pk=FILLS#<accountId>                sk=<ts:013d>#<seq:03d>#<fillId>
@@ -87,13 +89,20 @@ class PairItem(MainModel):
     replaced_by = UnicodeAttribute(null=True)
     created_at = IntAttribute()
     updated_at = IntAttribute()
+    gsi1pk = UnicodeAttribute(null=True)
+    gsi1sk = UnicodeAttribute(null=True)
     gsi2pk = UnicodeAttribute(null=True)
     gsi2sk = UnicodeAttribute(null=True)
+    live = Gsi1()
     by_account = Gsi2()
 
     @staticmethod
     def key(account_id: str, pair_id: str) -> tuple[str, str]:
         return f"PAIR#{account_id}#{pair_id}", "P"
+
+    @staticmethod
+    def live_key(account_id: str, symbol: str, pair_id: str) -> tuple[str, str]:
+        return f"LIVEPAIRS#{account_id}", f"{symbol}#{pair_id}"
 
 
 @register
@@ -149,6 +158,17 @@ class ClientOrderClaim(MainModel):
     @staticmethod
     def key(account_id: str, client_order_id: str) -> tuple[str, str]:
         return f"COID#{account_id}#{client_order_id}", "C"
+
+
+@register
+class MmpFreeze(MainModel):
+    """The market-maker protection freeze: one attribute of the ACCOUNT item (key of storage.models.Account), so
+    that a new pair or reprice checks it as a condition of the account update it already makes."""
+    mmp_frozen_until = IntAttribute(null=True)  # ms; no new pairs / reprices before it
+
+    @staticmethod
+    def key(user_id: str) -> tuple[str, str]:
+        return f"ACCT#{user_id}", "A"
 
 
 # ---- domain <-> items ---------------------------------------------------------------------------------------

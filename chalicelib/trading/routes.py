@@ -11,9 +11,9 @@ from pydantic import BeforeValidator
 from chalicelib.auth import guards
 from chalicelib.common import errors
 from chalicelib.common.errors import ApiError, Rejected, bad_request
-from chalicelib.common.http import json_response, route
+from chalicelib.common.http import json_response, parse_json_body, route
 from chalicelib.common.schemas import Body, Number, PageQuery, ShortStr, Str
-from chalicelib.trading import service, store
+from chalicelib.trading import mm_service, service, store
 from chalicelib.trading.views import fill_view, order_view, pair_view
 
 bp = Blueprint(__name__)
@@ -201,3 +201,41 @@ def list_pairs(req):
                                   cursor=q.cursor)
     return _listing([pair_view(i) for i in items], nxt)
 
+
+
+# ---- market-maker tools (docs/market-maker.md) ------------------------------------------------------------
+
+@route(bp, "/api/liquidity/reprice-batch", ["POST"], auth=liquidity_auth, idempotent=True)
+@_guarded
+def reprice_batch(req):
+    return mm_service.reprice_batch(req.principal.user_id, parse_json_body(req.raw))
+
+
+@route(bp, "/api/liquidity/cancel-all", ["POST"], auth=liquidity_auth)
+@_guarded
+def cancel_all(req):
+    return mm_service.cancel_all_request(req.principal.user_id, parse_json_body(req.raw))
+
+
+@route(bp, "/api/liquidity/cancel-all-after", ["POST"], auth=liquidity_auth)
+@_guarded
+def cancel_all_after(req):
+    return mm_service.cancel_all_after(req.principal.user_id, parse_json_body(req.raw))
+
+
+@route(bp, "/api/liquidity/mmp", ["GET"], auth=liquidity_auth)
+@_guarded
+def get_mmp(req):
+    return mm_service.mmp_view(req.principal.user_id)
+
+
+@route(bp, "/api/liquidity/mmp", ["PUT"], auth=liquidity_auth)
+@_guarded
+def put_mmp(req):
+    return mm_service.put_mmp(req.principal.user_id, parse_json_body(req.raw))
+
+
+@route(bp, "/api/liquidity/mmp/reset", ["POST"], auth=liquidity_auth)
+@_guarded
+def reset_mmp(req):
+    return mm_service.reset_mmp(req.principal.user_id)

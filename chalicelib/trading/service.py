@@ -19,7 +19,7 @@ from chalicelib.common.clock import new_id, now_ms
 from chalicelib.common.errors import ApiError, bad_request, conflict, insufficient_margin, not_found, refusals_as_api_errors
 from chalicelib.common.logging import logger
 from chalicelib.ledger.store import ConditionFailed, InsufficientFunds, Tx, TxConflict
-from chalicelib.trading import keys, pairs, store
+from chalicelib.trading import keys, mm_store, mmp, pairs, store
 from chalicelib.trading.margin import SymbolSpec, check_available, validate_leverage, validate_price, \
     validate_quantity
 from chalicelib.trading.matching import OrderPlan, order_needs, plan_check, plan_order
@@ -207,6 +207,7 @@ def place_pair(account_id: str, *, symbol, pair_id=None, bid_price, ask_price, q
         try:
             store.commit_new_pair(plan, now)
         except InsufficientFunds:
+            _raise_if_mmp_frozen(account_id)
             raise pairs.api_error(pairs.INSUFFICIENT_MARGIN) from None
         except ConditionFailed as e:
             if e.tag == "pair:new":
@@ -220,6 +221,14 @@ def place_pair(account_id: str, *, symbol, pair_id=None, bid_price, ask_price, q
                    quantity=plan.buy.quantity, leverage=plan.buy.leverage, status=PENDING, createdAt=now)
         return out
     raise Busy()
+
+
+def _raise_if_mmp_frozen(account_id: str) -> None:
+    """The account condition of a pair/reprice transaction failed: not enough margin, or the MMP freeze (a read
+    only on this failure path tells which)."""
+    until = mm_store.frozen_until(account_id)
+    if mmp.is_frozen(until, now_ms()):
+        raise mmp.MMP_FROZEN.exc(frozenUntil=until if until < mmp.FOREVER else None)
 
 
 def _pair_still_pending(account_id: str, pair_id: str) -> bool:
@@ -249,6 +258,7 @@ def reprice(account_id: str, body) -> dict:
         except InsufficientFunds:
             if not _pair_still_pending(account_id, request.pair_id):
                 raise not_pending from None
+            _raise_if_mmp_frozen(account_id)
             raise pairs.api_error(pairs.INSUFFICIENT_MARGIN) from None
         except ConditionFailed as e:
             if e.tag == "pair:new" and _pair_still_pending(account_id, request.pair_id):

@@ -28,8 +28,8 @@ from chalicelib.storage.models import Account
 from chalicelib.trading import keys
 from chalicelib.trading.margin import MONEY_QUANTUM
 from chalicelib.trading.matching import Fill, Settlement, aggregate_depth
-from chalicelib.trading.models import (ClientOrderClaim, FillItem, OrderItem, PairItem, PositionItem, order_item,
-                                       to_order, to_position)
+from chalicelib.trading.models import (ClientOrderClaim, FillItem, MmpFreeze, OrderItem, PairItem, PositionItem,
+                                       order_item, to_order, to_position)
 from chalicelib.trading.orders import BUY, LIQUIDITY, PENDING, SELL, Order, OrderChange
 from chalicelib.trading.positions import FLAT, PositionChange, unrealized_pnl
 
@@ -106,6 +106,12 @@ def read_positions(symbol: str, account_ids, with_account: str | None = None
             item = PositionItem.from_raw_data(raw)
             positions[item.account_id] = item
     return account, positions
+
+
+def get_pairs(account_id: str, pair_ids) -> dict[str, PairItem]:
+    """Several pairs of one account in one strongly consistent BatchGetItem (reprice-batch with atomic: true)."""
+    raw = _batch_get([PairItem.key(account_id, p) for p in pair_ids])
+    return {i.pair_id: i for i in map(PairItem.from_raw_data, raw)}
 
 
 def positions_of(account_id: str) -> list[PositionItem]:
@@ -223,7 +229,8 @@ def _end_pairs(tx: Tx, changes: list[OrderChange], ctx: WriteContext) -> None:
             side_status[o.side] = o.status
         tx.update(PairItem(*PairItem.key(account_id, pair_id)), actions=[
             PairItem.status.set("filled" if filled else "cancelled"), PairItem.updated_at.set(ctx.now),
-            PairItem.buy_status.set(side_status[BUY]), PairItem.sell_status.set(side_status[SELL])],
+            PairItem.buy_status.set(side_status[BUY]), PairItem.sell_status.set(side_status[SELL]),
+            PairItem.gsi1pk.remove(), PairItem.gsi1sk.remove()],
             condition=PairItem.status == PENDING, tag=f"pair:{pair_id}")
 
 
@@ -340,13 +347,21 @@ def pair_item(plan, now: int, replaces: str | None = None) -> PairItem:
                     symbol=b.symbol, quantity=b.quantity, leverage=b.leverage, bid_price=b.price, ask_price=s.price,
                     buy_order_id=b.order_id, sell_order_id=s.order_id, buy_margin=b.margin, sell_margin=s.margin,
                     buy_status=PENDING, sell_status=PENDING, status=PENDING, replaces=replaces, created_at=b.created_at,
-                    updated_at=now, gsi2pk=f"PAIRS#{b.account_id}", gsi2sk=f"{b.created_at:013d}#{plan.pair_id}")
+                    updated_at=now, gsi2pk=f"PAIRS#{b.account_id}", gsi2sk=f"{b.created_at:013d}#{plan.pair_id}",
+                    gsi1pk=PairItem.live_key(b.account_id, b.symbol, plan.pair_id)[0],
+                    gsi1sk=PairItem.live_key(b.account_id, b.symbol, plan.pair_id)[1])
 
 
-def _stage_new_pair(tx: Tx, plan, now: int, replaces: str | None = None) -> None:
-    tx.put(pair_item(plan, now, replaces), condition=PairItem.pk.does_not_exist(), tag="pair:new")
-    tx.put(order_item(plan.buy, now, plan.sell), condition=OrderItem.pk.does_not_exist(), tag="order:new")
-    tx.put(order_item(plan.sell, now, plan.buy), condition=OrderItem.pk.does_not_exist(), tag="order:new")
+def _stage_new_pair(tx: Tx, plan, now: int, replaces: str | None = None, label: str = "") -> None:
+    tx.put(pair_item(plan, now, replaces), condition=PairItem.pk.does_not_exist(), tag=f"pair:new{label}")
+    tx.put(order_item(plan.buy, now, plan.sell), condition=OrderItem.pk.does_not_exist(), tag=f"order:new{label}")
+    tx.put(order_item(plan.sell, now, plan.buy), condition=OrderItem.pk.does_not_exist(), tag=f"order:new{label}")
+
+
+def not_frozen(tx: Tx, account_id: str, now: int) -> None:
+    """Market-maker protection: the account update of the transaction also requires no MMP freeze in force
+    (a condition on an item the transaction already writes: no extra read, no extra item)."""
+    tx.require(account_id, MmpFreeze.mmp_frozen_until.does_not_exist() | (MmpFreeze.mmp_frozen_until <= now))
 
 
 def commit_new_pair(plan, now: int) -> None:
@@ -354,28 +369,57 @@ def commit_new_pair(plan, now: int) -> None:
     tx = Tx(now=now)
     _stage_new_pair(tx, plan, now)
     tx.freeze(plan.buy.account_id, plan.frozen_margin)
+    not_frozen(tx, plan.buy.account_id, now)
     tx.commit()
 
 
-def commit_reprice(plan, now: int) -> None:
-    """ONE transaction: the old pair repriced and both old orders cancelled (each only while pending), the new pair
-    and its orders created (only if new), and the account's frozen margin moved by new - released in one
-    conditional update (available >= new - released, i.e. the check counts the released margin)."""
-    tx = Tx(now=now)
+def stage_reprice(tx: Tx, plan, now: int, label: str = "") -> None:
+    """The items of one reprice (6, plus the account's update shared by every reprice of the transaction).
+    `label` tells the pairs of a batch apart in the tags of a failed condition (pair:old<label>, ...)."""
     account_id = plan.buy.account_id
     for ch in plan.cancelled:
         o = ch.after
         tx.update(OrderItem(*OrderItem.key(o.order_id)), actions=[
             OrderItem.status.set(o.status), OrderItem.frozen_margin.set(ZERO), OrderItem.updated_at.set(now),
             OrderItem.reason.set("repriced"), OrderItem.version.add(1), OrderItem.gsi1pk.remove(),
-            OrderItem.gsi1sk.remove()], condition=OrderItem.status == PENDING, tag=f"order:{o.order_id}")
+            OrderItem.gsi1sk.remove()], condition=OrderItem.status == PENDING, tag=f"order:{o.order_id}{label}")
     tx.update(PairItem(*PairItem.key(account_id, plan.old_pair_id)), actions=[
         PairItem.status.set("repriced"), PairItem.buy_status.set("cancelled"), PairItem.sell_status.set("cancelled"),
-        PairItem.replaced_by.set(plan.pair_id), PairItem.updated_at.set(now)],
-        condition=PairItem.status == PENDING, tag="pair:old")
-    _stage_new_pair(tx, plan, now, replaces=plan.old_pair_id)
+        PairItem.replaced_by.set(plan.pair_id), PairItem.updated_at.set(now), PairItem.gsi1pk.remove(),
+        PairItem.gsi1sk.remove()],
+        condition=PairItem.status == PENDING, tag=f"pair:old{label}")
+    _stage_new_pair(tx, plan, now, replaces=plan.old_pair_id, label=label)
     tx.freeze(account_id, plan.frozen_margin - plan.released_margin)
+    not_frozen(tx, account_id, now)
+
+
+def commit_reprice(plan, now: int) -> None:
+    """ONE transaction: the old pair repriced and both old orders cancelled (each only while pending), the new pair
+    and its orders created (only if new), and the account's frozen margin moved by new - released in one
+    conditional update (available >= new - released, i.e. the check counts the released margin; and no MMP
+    freeze)."""
+    tx = Tx(now=now)
+    stage_reprice(tx, plan, now)
     tx.commit()
+
+
+def commit_reprices(plans: list, now: int) -> None:
+    """Several reprices of one account as ONE transaction (reprice-batch with atomic: true): 6 items per pair + the
+    one account update; a failed condition's tag ends with "@<index>" of the pair."""
+    tx = Tx(now=now)
+    for i, plan in enumerate(plans):
+        stage_reprice(tx, plan, now, label=f"@{i}")
+    if tx.size > MAX_TX_ITEMS:
+        raise TooLarge(tx.size)
+    tx.commit()
+
+
+def live_pairs(account_id: str, symbol: str | None = None, limit: int = 5000) -> list[PairItem]:
+    """The account's pending pairs (optionally of one symbol), from the sparse LIVEPAIRS# index: a Query, never
+    a scan (eventually consistent: the cancel transactions are conditioned on the pair still pending)."""
+    pk = PairItem.live_key(account_id, "", "")[0]
+    cond = PairItem.gsi1sk.startswith(f"{symbol}#") if symbol else None
+    return list(PairItem.live.query(pk, cond, limit=limit, page_size=500))
 
 
 def commit_cancel(changes: list[OrderChange], symbol: str, now: int, reason: str,

@@ -15,10 +15,11 @@ from tests.fixtures.aws import ROOT
 BIN = os.path.dirname(sys.executable)
 TABLES = {"MainTable": "sim-main", "TicksTable": "sim-ticks", "MarketTable": "sim-market",
           "ConnectionsTable": "sim-connections"}
-QUEUES = {"BroadcastQueue": "sim-broadcast", "MatchingQueue": "sim-matching", "WebhookQueue": "sim-webhooks"}
+QUEUES = {"BroadcastQueue": "sim-broadcast", "MatchingQueue": "sim-matching", "WebhookQueue": "sim-webhooks",
+          "MmTimersQueue": "sim-mmtimers"}
 STREAMS = {"OnTickStream": "TicksTable", "OnMainStream": "MainTable"}
 CONSUMERS = {"OnBroadcastQueue": "BroadcastQueue", "OnMatchingQueue": "MatchingQueue",
-             "OnWebhookQueue": "WebhookQueue"}
+             "OnWebhookQueue": "WebhookQueue", "OnMmTimersQueue": "MmTimersQueue"}
 
 
 def _snake(name: str) -> str:
@@ -65,6 +66,7 @@ def test_package_merges_infra_and_passes_cfn_lint(tmp_path):
     # Every Lambda gets the queue URLs and the WebSocket management endpoint (SAM Globals)
     env = template["Globals"]["Function"]["Environment"]["Variables"]
     assert env["BROADCAST_QUEUE_URL"] == {"Ref": "BroadcastQueue"}
+    assert env["MMTIMERS_QUEUE_URL"] == {"Ref": "MmTimersQueue"}
     ws_stage = res["WebsocketAPIStage"]["Properties"]["StageName"]  # api_gateway_stage of .chalice/config.json
     assert env["WS_MANAGEMENT_ENDPOINT"]["Fn::Sub"].startswith("https://${WebsocketAPI}.")
     assert env["WS_MANAGEMENT_ENDPOINT"]["Fn::Sub"].endswith(f"/{ws_stage}")
