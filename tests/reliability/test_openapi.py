@@ -77,7 +77,7 @@ def _app_file():
 
 
 @pytest.mark.parametrize("method,path", [
-    ("POST", "/api/liquidity/cancel-all"), ("GET", "/nope"), ("DELETE", "/a/b/c/d/e"), ("PUT", "/api"),
+    ("POST", "/api/liquidity/cancel-everything"), ("GET", "/nope"), ("DELETE", "/a/b/c/d/e"), ("PUT", "/api"),
     ("GET", "/api/orders/x/y"), ("POST", "/api/v2/anything"), ("GET", "/")])
 def test_unknown_path_is_404_in_the_envelope(api, method, path):
     r = api.call(method, path, token="st_anything", body={})
