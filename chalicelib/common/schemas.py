@@ -7,59 +7,14 @@ empty strings and more than 38 significant digits are refused (400 VALIDATION_ER
 The field types below (Number, PositiveDecimal, NonNegativeDecimal, Int, ...) carry their own JSON schema
 (number or decimal-string) for the OpenAPI document.
 """
-import re
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Annotated
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
-MAX_DIGITS = 38
-DECIMAL_RE = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
+from chalicelib.common.decimals import MAX_NUMBER_STRING as _MAX_STRING, parse_decimal, parse_int
+
 _DECIMAL_PATTERN = r"^-?[0-9]+(\.[0-9]+)?$"
-_MAX_STRING = 80
-
-
-def _digits(d: Decimal) -> int:
-    """Digits as pydantic's max_digits counts them (12.34 -> 4, 0.001 -> 3, 1E+40 -> 41); no arithmetic, so an
-    exponent bomb (1E+999999999) costs nothing."""
-    _, digits, exponent = d.as_tuple()
-    if exponent >= 0:
-        return len(digits) + exponent
-    return max(len(digits), -exponent)
-
-
-def parse_decimal(v) -> Decimal:
-    """The one number parser: a JSON number or a plain decimal string -> an exact, finite Decimal."""
-    if isinstance(v, bool):
-        raise ValueError("must be a number or a decimal string, not a boolean")
-    if isinstance(v, str):
-        if len(v) > _MAX_STRING or not DECIMAL_RE.fullmatch(v):
-            raise ValueError("must be a number or a plain decimal string like \"0.01\" (no exponent, no spaces)")
-        try:
-            d = Decimal(v)
-        except InvalidOperation:  # pragma: no cover - the pattern admits only valid decimals
-            raise ValueError("must be a decimal number") from None
-    elif isinstance(v, Decimal):
-        d = v
-    elif isinstance(v, int):
-        d = Decimal(v)
-    elif isinstance(v, float):  # never from the wire (jsonutil parses Decimal); from Python callers: exact repr
-        d = Decimal(repr(v))
-    else:
-        raise ValueError("must be a number or a decimal string")
-    if not d.is_finite():
-        raise ValueError("must be a finite number")
-    if _digits(d) > MAX_DIGITS:
-        raise ValueError(f"must have at most {MAX_DIGITS} significant digits")
-    return d
-
-
-def parse_int(v) -> int:
-    """An integer through the same parser: 5, "5" and 5.0 are 5; 2.5 and "2.5" are refused."""
-    d = parse_decimal(v)
-    if d != d.to_integral_value():
-        raise ValueError("must be an integer")
-    return int(d)
 
 
 def _schema(minimum: str | None = None, exclusive: bool = False, integer: bool = False) -> dict:

@@ -9,6 +9,7 @@ import functools
 from dataclasses import dataclass
 from decimal import ROUND_DOWN, ROUND_UP, Decimal, localcontext
 
+from chalicelib.common.decimals import parse_decimal
 from chalicelib.common.errors import INSUFFICIENT_MARGIN, Rejected
 
 MONEY_SCALE = 8
@@ -78,12 +79,10 @@ class SymbolSpec:
 def _number(value, field: str, code: str) -> Decimal:
     if isinstance(value, float):
         raise TypeError(f"{field}: float given; money and prices are Decimal")
-    if isinstance(value, bool) or not isinstance(value, (Decimal, int)):
-        raise Rejected(code, f"{field} must be a number", f"{field} must be a number")
-    value = Decimal(value)
-    if not value.is_finite():
-        raise Rejected(code, f"{field} must be a finite number", f"{field} must be a finite number")
-    return value
+    try:
+        return parse_decimal(value)  # the one number parser: a JSON number or a plain decimal string
+    except ValueError as e:
+        raise Rejected(code, f"{field} must be a number", f"{field} {e}") from None
 
 
 def _decimals(value: Decimal) -> int:
@@ -127,9 +126,12 @@ def validate_quantity(value, spec: SymbolSpec | None = None, field: str = "quant
 def validate_leverage(value, max_leverage: int, field: str = "leverage") -> int:
     """An integer 1..maxLeverage (1, Decimal('5') and Decimal('5.0') are integers; 2.5 is not)."""
     bad = _bad("INVALID_LEVERAGE", f"{field} must be an integer from 1 to {max_leverage}")
-    if isinstance(value, bool) or not isinstance(value, (Decimal, int, float)):
+    if isinstance(value, bool) or not isinstance(value, (Decimal, int, float, str)):
         raise bad
-    lev = _number(value, field, "INVALID_LEVERAGE")
+    try:
+        lev = _number(value, field, "INVALID_LEVERAGE")
+    except Rejected:
+        raise bad from None
     if lev != lev.to_integral_value() or not 1 <= lev <= max_leverage:
         raise bad
     return int(lev)

@@ -7,9 +7,10 @@ pairs and reprices are refused (400 MMP_FROZEN) until `trippedAt + frozenMs`, or
 reset ends it). The window starts empty again after a trip.
 """
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Iterable, Mapping
 
+from chalicelib.common.decimals import parse_decimal, parse_int
 from chalicelib.common.errors import ErrorSpec, Rejected
 
 MAX_WINDOW_MS = 24 * 3600 * 1000
@@ -30,10 +31,13 @@ def _bad(code: str, text: str) -> Rejected:
 
 
 def _int_field(body: Mapping, name: str, lo: int, hi: int, default: int | None = None) -> int:
-    v = body.get(name, default)
-    if isinstance(v, bool) or not isinstance(v, (int, Decimal)) or v != int(v) or not lo <= int(v) <= hi:
+    try:
+        v = parse_int(body.get(name, default))  # the one number parser: 5 and "5" alike
+    except ValueError:
+        v = None
+    if v is None or not lo <= v <= hi:
         raise _bad("VALIDATION_ERROR", f"{name} must be an integer from {lo} to {hi}")
-    return int(v)
+    return v
 
 
 @dataclass(frozen=True)
@@ -55,15 +59,12 @@ def parse_config(body) -> MmpConfig | None:
         return None
     window = _int_field(body, "windowMs", 1, MAX_WINDOW_MS)
     frozen = _int_field(body, "frozenMs", 0, MAX_FROZEN_MS)
-    raw = body.get("quantityLimit")
     try:
-        if isinstance(raw, bool) or raw is None:
-            raise InvalidOperation
-        limit = Decimal(str(raw)) if not isinstance(raw, Decimal) else raw
-        if not limit.is_finite() or limit <= 0:
-            raise InvalidOperation
-    except (InvalidOperation, ValueError):
-        raise _bad("VALIDATION_ERROR", "quantityLimit must be a positive number") from None
+        limit = parse_decimal(body.get("quantityLimit"))
+    except ValueError:
+        limit = None
+    if limit is None or limit <= 0:
+        raise _bad("VALIDATION_ERROR", "quantityLimit must be a positive number")
     return MmpConfig(window, limit, frozen)
 
 

@@ -177,3 +177,51 @@ def test_bad_forms_on_every_numeric_field_are_400_and_change_nothing(world):
             checked += 1
     assert checked >= 30 * 8
     assert _state(api, auth) == before
+
+
+# The market-maker toolkit's bodies are read by its pure rules (trading/mmp.py, pairs.parse_reprice), which call
+# the same parser: number and string alike, the bad forms refused, nothing changed.
+TOOLKIT = [
+    ("/api/liquidity/cancel-all-after", "PUT_OR_POST", {"timeoutMs": "60000"}, "timeoutMs", "VALIDATION_ERROR"),
+    ("/api/liquidity/mmp", "PUT", {"windowMs": "1000", "quantityLimit": "0.5", "frozenMs": "2000"}, "quantityLimit",
+     "VALIDATION_ERROR"),
+    ("/api/liquidity/mmp", "PUT", {"windowMs": "1000", "quantityLimit": "0.5", "frozenMs": "2000"}, "windowMs",
+     "VALIDATION_ERROR"),
+]
+
+
+@pytest.mark.parametrize("path,method,body,field,code", TOOLKIT)
+def test_toolkit_bodies_take_numbers_and_strings_alike(world, path, method, body, field, code):
+    api, auth, _ = world
+    method = "POST" if method == "PUT_OR_POST" else method
+    as_string = api.call(method, path, body, **auth["trader"])
+    as_number = api.call(method, path, {k: D(v) for k, v in body.items()}, **auth["trader"])
+    assert as_string.status == as_number.status == 200, (as_string, as_number)
+    drop = ("currentTime",)
+    assert {k: v for k, v in _comparable(as_string.json).items() if k not in drop} == \
+        {k: v for k, v in _comparable(as_number.json).items() if k not in drop}
+    before = api.get("/api/liquidity/mmp", **auth["trader"]).json
+    for bad in ("1e5", "NaN", "0x10", " 1", "", True, "1E-400"):
+        r = api.call(method, path, {**body, field: bad}, **auth["trader"])
+        assert r.status == 400 and r.json["code"] == code, (path, field, bad, r)
+    assert api.get("/api/liquidity/mmp", **auth["trader"]).json == before
+    if path.endswith("cancel-all-after"):
+        assert api.post(path, {"timeoutMs": 0}, **auth["trader"]).status == 200  # disarmed again
+
+
+def test_reprice_batch_entries_take_numbers_and_strings_alike(world):
+    api, auth, _ = world
+    pairs = [api.post("/api/liquidity/pairs", {"symbol": "BTCUSDT", "bidPrice": 60000 - i, "askPrice": 80000 + i,
+                                               "quantity": "0.01"}, **auth["trader"]).json["pairId"] for i in range(2)]
+    r = api.post("/api/liquidity/reprice-batch", {"reprices": [
+        {"pairId": pairs[0], "newBidPrice": "60100.5", "newAskPrice": "79900"},
+        {"pairId": pairs[1], "newBidPrice": D("60100.5"), "newAskPrice": D("79900")},
+        {"pairId": pairs[1] + "x", "newBidPrice": "6e4", "newAskPrice": "79900"}]}, **auth["trader"])
+    assert r.status == 200, r
+    ok, same, bad = r.json["results"]
+    assert ok["ok"] and same["ok"], (ok, same)
+    assert ok.get("releasedMargin") == same.get("releasedMargin") and ok.get("frozenMargin") == same.get("frozenMargin")
+    assert not bad["ok"] and bad["code"] == "INVALID_PRICE", bad
+    listed = api.get("/api/liquidity/pairs?status=pending", **auth["trader"]).json
+    for p in (listed if isinstance(listed, list) else listed.get("items", [])):
+        api.post("/api/liquidity/cancel", {"pairId": p["pairId"]}, **auth["trader"])

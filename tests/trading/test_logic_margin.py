@@ -65,7 +65,8 @@ def test_validate_price():
     assert validate_price(5, BTC) == 5
     e = err(validate_price, D("70000.123"), BTC)
     assert e.code == "INVALID_PRICE" and "more than 2 decimals" in e.error and "BTCUSDT" in e.error
-    for bad in (D("0"), D("-1"), D("NaN"), D("Infinity"), "70000", None, True, [1]):
+    assert validate_price("70000.12", BTC) == D("70000.12")  # a decimal string: the one number parser, same Decimal
+    for bad in (D("0"), D("-1"), D("NaN"), D("Infinity"), "7e4", " 70000", "0x10", "", "-1", None, True, [1]):
         assert err(validate_price, bad, BTC).code == "INVALID_PRICE"
     assert "newBidPrice" in err(validate_price, D("0"), BTC, "newBidPrice").error
     assert err(validate_price, D("1e16")).code == "INVALID_PRICE"
@@ -80,7 +81,8 @@ def test_validate_quantity():
     assert e.code == "INVALID_QUANTITY" and "minQuantity 0.0001" in e.error
     e = err(validate_quantity, D("0.000011"), BTC)
     assert "more than 5 decimals" in e.error
-    for bad in (D("0"), D("-0.01"), D("sNaN"), "1", None, False):
+    assert validate_quantity("0.01", BTC) == D("0.01")  # a decimal string reads as the same Decimal
+    for bad in (D("0"), D("-0.01"), D("sNaN"), "1e-2", "0.01 ", None, False):
         assert err(validate_quantity, bad, BTC).code == "INVALID_QUANTITY"
 
 
@@ -88,7 +90,8 @@ def test_validate_leverage():
     assert validate_leverage(1, 100) == 1
     assert validate_leverage(D("100"), 100) == 100
     assert validate_leverage(D("5.0"), 100) == 5
-    for bad in (0, 101, D("2.5"), D("-1"), "5", None, True):
+    assert validate_leverage("5", 100) == 5
+    for bad in (0, 101, D("2.5"), D("-1"), "2.5", "5e0", None, True):
         e = err(validate_leverage, bad, 100)
         assert e.code == "INVALID_LEVERAGE" and "1 to 100" in e.error
 

@@ -84,7 +84,8 @@ def test_parse_reprice_checks_in_the_guide_order():
         e = api_err(parse_reprice, {"pairId": "P1", "newBidPrice": bid, "newAskPrice": ask})
         assert (e.code, e.error) == ("INVERTED_SPREAD", "newBidPrice 必須小於 newAskPrice")
     assert api_err(parse_reprice, {"pairId": "P1", "newBidPrice": D(0), "newAskPrice": D(2)}).code == "INVALID_PRICE"
-    assert api_err(parse_reprice, {"pairId": "P1", "newBidPrice": "1", "newAskPrice": D(2)}).code == "INVALID_PRICE"
+    assert parse_reprice({"pairId": "P1", "newBidPrice": "1", "newAskPrice": D(2)}).new_bid == 1  # decimal string
+    assert api_err(parse_reprice, {"pairId": "P1", "newBidPrice": "1e0", "newAskPrice": D(2)}).code == "INVALID_PRICE"
     assert api_err(parse_reprice, {"pairId": 5, "newBidPrice": D(1), "newAskPrice": D(2)}).code == "INVALID_PAIR_ID"
     assert api_err(parse_reprice, [1]).code == "BAD_REQUEST"
 
