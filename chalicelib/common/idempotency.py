@@ -9,7 +9,8 @@ The claim rides in the request's money transaction: the first `ledger.store.Tx` 
 also moves the record from in_progress to committed (condition: still in_progress), so "the record says
 committed" and "the money moved" are one fact. A fault after that commit (a read for the answer, the final update,
 a lost answer) never lets a retry run the operation again: the record stays, and a retry that finds it committed
-without a stored answer gets 409 IDEMPOTENT_REQUEST_APPLIED (read the resource to see the result).
+without a stored answer gets 409 IDEMPOTENCY_IN_PROGRESS while the first request may still be finishing (its lease),
+then 409 IDEMPOTENT_REQUEST_APPLIED (read the resource to see the result).
 """
 import contextvars
 import time
@@ -49,6 +50,10 @@ def _release(rec) -> None:
     except DeleteError as e:
         if not is_condition_failure(e):
             raise
+        try:  # committed: this request is over, so a retry may learn that at once (best effort: else at lease end)
+            rec.update(actions=[IdempotencyRecord.lease_until.set(0)])
+        except Exception:
+            pass
 
 
 def run(req, body_digest: str, call) -> Response:
@@ -73,7 +78,7 @@ def run(req, body_digest: str, call) -> Response:
         if existing.request_hash != h:
             raise ApiError(422, "IDEMPOTENCY_KEY_REUSED",
                            "Idempotency-Key was already used with a different request")
-        if existing.state == "committed":
+        if existing.state == "committed" and existing.lease_until < now:  # the first request died after its commit
             raise ApiError(409, "IDEMPOTENT_REQUEST_APPLIED", "a request with this Idempotency-Key was applied but "
                            "its answer was lost; read the resource to see the result")
         if existing.state != "done":

@@ -225,7 +225,7 @@ def op_cancel_order(w):
     sym = w.symbol()
     w.push(sym, 100)
     tok, uid = w.account(1000)
-    oid = w.order(tok, sym, "buy", "1", 90).json["id"]
+    oid = w.order(tok, sym, "buy", "1", 90).json["orderId"]
     return (lambda key: w.api.delete(f"/api/orders/{oid}", token=tok)), [uid], False
 
 
@@ -245,7 +245,7 @@ def op_close_position(w):
     tok, uid = w.account(1000)
     assert w.order(tok, sym, "buy", "0.5").status == 201
     pos = w.api.get("/api/positions", token=tok).json
-    pid = pos[0]["id"]
+    pid = pos[0]["positionId"]
     return (lambda key: w.api.post(f"/api/positions/{pid}/close", token=tok, headers=_hdr(key))), \
         [uid, mm_id], True
 

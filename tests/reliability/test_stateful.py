@@ -87,7 +87,7 @@ class Platform(RuleBasedStateMachine):
             body["price"] = price
         r = self.w.api.post("/api/orders", body, token=tok)
         if _ok(r) and r.json.get("status") == "pending":
-            self.orders.append((tok, r.json["id"]))
+            self.orders.append((tok, r.json["orderId"]))
 
     @precondition(lambda self: self.orders)
     @rule(data=st.data())
@@ -122,7 +122,7 @@ class Platform(RuleBasedStateMachine):
         r = self.w.api.get("/api/positions", token=tok)
         assert r.status == 200, r
         for p in r.json[:1]:
-            _ok(self.w.api.post(f"/api/positions/{p['id']}/close", token=tok))
+            _ok(self.w.api.post(f"/api/positions/{p['positionId']}/close", token=tok))
 
     # ---- withdrawals ------------------------------------------------------------------------------------
     @rule(i=st.integers(0, 1), amount=amounts)
