@@ -337,8 +337,8 @@ def op_withdraw_settle(w):
                                 amount=Decimal("49.5"))
 
     def run(key):
-        facts = poller.lock_facts(wd_store.get(wid, consistent=True))
         try:
+            facts = poller.lock_facts(wd_store.get(wid, consistent=True))
             return types.SimpleNamespace(status=200, json={"settled": flows.settle(facts, log)}, headers={})
         except Exception as e:
             from chalicelib.common.faults import classify
@@ -447,18 +447,6 @@ def table_invariants():
 def _invariants():
     table_invariants()
     STATS["invariant_checks"] += 1
-
-
-def fresh_main_table(client, monkeypatch) -> "W":
-    """A new, empty main table for the next case (same mock, same market table and symbols)."""
-    import boto3
-
-    from chalicelib import config
-    from chalicelib.storage import db, schema
-    monkeypatch.setenv("MAIN_TABLE", "fault" + uuid.uuid4().hex[:8] + "main")
-    db.configure()
-    schema.create_tables(boto3.client("dynamodb", region_name=config.region()))
-    return W(client)
 
 
 @pytest.mark.parametrize("name", list(OPS))
