@@ -180,7 +180,7 @@ def test_mass_assignment_changes_nothing(client):
     r = _probe(w.api.post("/api/broker/api-keys", {"name": "k", "scopes": ["balance:read"], "role": "admin",
                                                    "brokerId": other.uid, "userId": other.uid}, token=a.token))
     assert r.status == 201, r
-    assert w.api.get(f"{V1}/balance", key=r.json["key"]).json.get("broker_id", a.uid) in (a.uid, None) or True
+    assert w.api.get(f"{V1}/balance", key=r.json["key"]).status == 200  # the key works, as the caller's
     keys_of_other = w.api.get("/api/broker/api-keys", token=other.token).json
     assert all(k["id"] != r.json["id"] for k in (keys_of_other if isinstance(keys_of_other, list)
                                                   else keys_of_other.get("keys", [])))
@@ -196,13 +196,23 @@ def test_mass_assignment_changes_nothing(client):
     assert_invariants()
 
 
-def test_fault_and_error_logs_carry_no_secret(client, inject, capfd, caplog):  # noqa: F811
+def test_fault_and_error_logs_carry_no_secret(client, inject, capfd):  # noqa: F811  # noqa: F811
     w = W(client)
     b = w.broker(credit=100)
     password = "Sup3r-secret-" + uuid.uuid4().hex[:8]
     name = "lg_" + uuid.uuid4().hex[:8]
     r = w.api.post("/api/auth/register", {"username": name, "password": password})
     token = r.json["token"]
+    import logging
+
+    from chalicelib.common.logging import logger
+    lines: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record):
+            lines.append(record.getMessage() + " " + repr(record.__dict__))
+    keep = Keep()
+    logger._logger.addHandler(keep)  # every line the app logs, whatever stream powertools writes to
     inject.arm(at=2, kind="throttle")
     r1 = w.api.post("/api/auth/login", {"username": name, "password": password})
     inject.disarm()
@@ -213,8 +223,9 @@ def test_fault_and_error_logs_carry_no_secret(client, inject, capfd, caplog):  #
     r3 = w.api.get("/api/accounts/me", token=token)
     inject.disarm()
     assert {r1.status, r2.status, r3.status} <= {503, 504}, (r1, r2, r3)
+    logger._logger.removeHandler(keep)
     out, err = capfd.readouterr()
-    text = out + err + "\n".join(rec.getMessage() + str(rec.__dict__) for rec in caplog.records)
+    text = out + err + "\n".join(lines)
     assert "storage fault" in text
     for secret in (password, token, b.key, b.token):
         assert secret not in text
