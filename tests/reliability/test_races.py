@@ -218,9 +218,9 @@ def test_orders_placed_while_matching_checks_run(w, gateway):
     flat = [r for rs in results[:-1] for r in rs]
     _no_5xx(flat)
     service.run_matching_check(sym)
-    for o in OrderItem.scan(OrderItem.symbol == sym):
-        if o.kind != "trader":
-            continue
+    orders = list(OrderItem.scan(OrderItem.pk.startswith("ORDER#") & (OrderItem.symbol == sym)))
+    assert len(orders) >= 8 + 10  # the 4 pairs' orders and the traders' accepted orders
+    for o in orders:
         assert Decimal(0) <= o.filled_quantity <= o.quantity, (o.order_id, o.filled_quantity, o.quantity)
         assert (o.status == "filled") == (o.filled_quantity == o.quantity) or o.status == "cancelled", o.order_id
     assert_invariants()
