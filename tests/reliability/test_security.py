@@ -17,7 +17,6 @@ test_secrets_at_rest.py, tests/foundation/test_auth.py), webhook secrets destroy
 import uuid
 from decimal import Decimal
 
-import pytest
 
 from tests.broker.conftest import pump_webhooks, receiver  # noqa: F401  (fixture)
 from tests.reliability.test_faults import V1, WALLET_B, WALLET_U, W, inject, signature  # noqa: F401
