@@ -142,7 +142,12 @@ def route(bp: Blueprint, path: str, methods=("GET",), *, auth: Callable | None =
                 return error_response(e.as_api_error())
             except jsonutil.BadJson as e:
                 return error_response(bad_request(str(e), "MALFORMED_JSON"))
-            except Exception:  # never a bare 500: log it (no secrets: no headers, no body) and answer the envelope
+            except Exception as e:  # never a bare 500: log it (no secrets: no headers, no body) and answer the envelope
+                from chalicelib.common.faults import storage_fault
+                fault = storage_fault(e)  # throttling, conflicts, timeouts: 503/504 with Retry-After
+                if fault is not None:
+                    logger.warning("storage fault", extra={"path": path, "fault": fault.fault})
+                    return json_response(fault.body(), fault.status, fault.headers)
                 logger.exception("unhandled error", extra={"path": path})
                 return error_response(ApiError(500, "INTERNAL_ERROR", "internal error"))
 

@@ -18,7 +18,9 @@ from decimal import Decimal
 from pynamodb.exceptions import TransactWriteError
 from pynamodb.transactions import TransactWrite
 
+from chalicelib.common import idempotency
 from chalicelib.common.clock import now_ms
+from chalicelib.common.errors import ApiError
 from chalicelib.ledger.logic import Posting, check_balanced, is_system
 from chalicelib.storage.db import connection
 from chalicelib.storage.models import Account, LedgerEntry
@@ -134,6 +136,11 @@ class Tx:
                 for kind, args, kwargs, tag in self._ops:
                     methods[kind](*args, **{k: v for k, v in kwargs.items() if v is not None or k == "actions"})
                     order[kind].append(tag)
+                claim = idempotency.held_claim()  # the request's Idempotency-Key moves with the money
+                if claim is not None:
+                    actions, cond = idempotency.commit_actions()
+                    tw.update(claim, actions=actions, condition=cond)
+                    order["update"].append("idempotency")
                 for entry in self._entries():
                     tw.save(entry, condition=LedgerEntry.pk.does_not_exist())
                     order["put"].append("ledger")
@@ -161,10 +168,15 @@ class Tx:
             if any(r is not None and r.code == "TransactionConflict" for r in reasons) or \
                     "TransactionConflict" in str(e.cause_response_code or ""):
                 raise TxConflict() from e
+            if "idempotency" in failed:
+                raise ApiError(409, "IDEMPOTENCY_IN_PROGRESS", "a request with this Idempotency-Key is in progress") \
+                    from e
             for tag in failed:
                 if tag.startswith("account:"):
                     raise InsufficientFunds(tag.split(":", 1)[1]) from e
             if failed:
                 raise ConditionFailed(failed[0], reasons) from e
             raise
+        if claim is not None:
+            idempotency.claim_committed()
         return self.txn_id
