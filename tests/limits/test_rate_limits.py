@@ -1,0 +1,138 @@
+"""Per-principal rate limits over the real app (moto): 429 RATE_LIMITED with Retry-After and the X-RateLimit-*
+headers; reads counted by their own UpdateItem, writes by their own transaction (one more item, no round trip);
+a refusal writes nothing; the price feed is not limited."""
+from decimal import Decimal
+
+from chalicelib.limits import service as limits
+from tests.fixtures import count_calls, record_calls
+
+SYM = "BTCUSDT"
+
+
+def _limited(r, limit):
+    assert r.status == 429, r
+    assert r.json["code"] == "RATE_LIMITED" and r.json["error"]
+    assert 1 <= int(r.headers["Retry-After"]) <= 60
+    assert r.headers["X-RateLimit-Limit"] == str(limit) and r.headers["X-RateLimit-Remaining"] == "0"
+
+
+def _scan(stack):
+    db = stack.dynamodb()
+    return sorted((i["pk"]["S"], i["sk"]["S"], str(sorted(i.items()))) for i in
+                  db.scan(TableName=stack.tables["main"])["Items"])
+
+
+def test_reads_are_limited_per_session_and_the_next_window_opens_again(api, monkeypatch, fresh_window):
+    monkeypatch.setenv("RATE_LIMIT_SESSION", "3")
+    token, _ = api.register()
+    other, _ = api.register()
+    seen = []
+    for _ in range(3):
+        with count_calls("dynamodb") as calls:
+            r = api.get("/api/accounts/me", token=token)
+        assert r.status == 200, r
+        assert calls["UpdateItem"] == 1  # the read's counter: its own conditional UpdateItem
+        seen.append(r.headers["X-RateLimit-Remaining"])
+    assert seen == ["2", "1", "0"]
+    _limited(api.get("/api/accounts/me", token=token), 3)
+    assert api.get("/api/accounts/me", token=other).status == 200  # per token: another session is not affected
+    fresh_window.advance(60_000)  # the next window
+    r = api.get("/api/accounts/me", token=token)
+    assert r.status == 200 and r.headers["X-RateLimit-Remaining"] == "2", r
+
+
+def test_the_counter_rides_in_the_reprice_transaction_and_a_refusal_writes_nothing(api, client, moto_db,
+                                                                                  monkeypatch):
+    admin = api.admin_token()
+    mm, uid = api.register()
+    api.credit(admin, uid, 5000)
+    api.post("/api/broker/price-feed", {"symbol": SYM, "price": Decimal(70000)}, token=admin)
+    monkeypatch.setenv("RATE_LIMIT_SESSION", "4")
+    p = api.post("/api/liquidity/pairs", {"symbol": SYM, "bidPrice": 69990, "askPrice": 70010,
+                                          "quantity": Decimal("0.01"), "leverage": 1}, token=mm)
+    assert p.status == 201, p
+    assert p.headers["X-RateLimit-Remaining"] == "3"
+    pair_id = p.json["pairId"]
+    remaining = []
+    for k in range(3):
+        with record_calls("dynamodb") as rec:
+            r = api.post("/api/liquidity/reprice", {"pairId": pair_id, "newBidPrice": 69991 + k,
+                                                    "newAskPrice": 70011 + k}, token=mm)
+        assert r.status == 200, r
+        ops = [op for op, _ in rec]
+        assert ops.count("TransactWriteItems") == 1 and "UpdateItem" not in ops, ops  # no round trip of its own
+        items = [params for op, params in rec if op == "TransactWriteItems"][0]["TransactItems"]
+        counters = [i for i in items if "Update" in i and i["Update"]["Key"]["pk"]["S"].startswith("RATE#s:")]
+        assert len(counters) == 1, items
+        remaining.append(r.headers["X-RateLimit-Remaining"])
+        pair_id = r.json["pairId"]
+    assert remaining == ["2", "1", "0"]
+
+    # Another Lambda instance knows nothing of this token's count: the transaction's condition refuses it
+    limits._seen.clear()
+    before = _scan(moto_db)
+    with record_calls("dynamodb") as rec:
+        r = api.post("/api/liquidity/reprice", {"pairId": pair_id, "newBidPrice": 69000, "newAskPrice": 71000},
+                     token=mm)
+    _limited(r, 4)
+    ops = [op for op, _ in rec]
+    assert ops.count("TransactWriteItems") == 1 and "UpdateItem" not in ops and "PutItem" not in ops, ops
+    assert _scan(moto_db) == before  # cancelled as a whole: the pair, its orders and the account unchanged
+
+    # This instance now knows the limit is reached: the next write is refused without any write at all
+    with record_calls("dynamodb") as rec:
+        r = api.post("/api/orders", {"symbol": SYM, "side": "buy", "type": "market", "quantity": Decimal("0.01")},
+                     token=mm)
+    _limited(r, 4)
+    assert not [op for op, _ in rec if op in ("TransactWriteItems", "UpdateItem", "PutItem")], rec
+    assert _scan(moto_db) == before
+
+
+def test_a_write_without_a_transaction_is_counted_after_the_view(api, monkeypatch):
+    monkeypatch.setenv("RATE_LIMIT_SESSION", "2")
+    token, _ = api.register()
+    assert api.get("/api/accounts/me", token=token).status == 200
+    r = api.put("/api/accounts/me/wallet", {"walletAddress": "nope"}, token=token)
+    assert r.status == 400 and r.headers["X-RateLimit-Remaining"] == "0", r  # counted after the refusal
+    limits._seen.clear()  # as on another instance: the refusal is answered, then counted over the limit
+    _limited(api.put("/api/accounts/me/wallet", {"walletAddress": "nope"}, token=token), 2)
+    wallet = "0x" + "ab" * 20
+    _limited(api.put("/api/accounts/me/wallet", {"walletAddress": wallet}, token=token), 2)  # refused before
+    from chalicelib.accounts import store
+    from chalicelib.auth import store as sessions
+    assert store.get(sessions.lookup(token).user_id).wallet_address != wallet  # the refused write did not happen
+
+
+def test_api_keys_have_their_own_limit(api, monkeypatch):
+    admin = api.admin_token()
+    broker_token, _ = api.create_broker(admin)
+    k = api.post("/api/broker/api-keys", {"name": "k1", "scopes": ["withdrawal:list"]}, token=broker_token)
+    assert k.status == 201, k
+    monkeypatch.setenv("RATE_LIMIT_API_KEY", "3")
+    monkeypatch.setenv("RATE_LIMIT_SESSION", "50")
+    for n in ("2", "1", "0"):
+        r = api.get("/api/v1/broker/withdrawals/pending", key=k.json["key"])
+        assert r.status == 200 and r.headers["X-RateLimit-Limit"] == "3" and r.headers["X-RateLimit-Remaining"] == n
+    _limited(api.get("/api/v1/broker/withdrawals/pending", key=k.json["key"]), 3)
+    r = api.get("/api/broker/api-keys", token=broker_token)  # the broker's session is another principal
+    assert r.status == 200 and r.headers["X-RateLimit-Limit"] == "50", r
+
+
+def test_the_price_feed_is_not_limited(api, monkeypatch):
+    admin = api.admin_token()
+    monkeypatch.setenv("RATE_LIMIT_SESSION", "2")
+    for k in range(6):
+        r = api.post("/api/broker/price-feed", {"symbol": SYM, "price": Decimal(70000 + k)}, token=admin)
+        assert r.status == 200, r
+        assert "X-RateLimit-Limit" not in r.headers
+    monkeypatch.setenv("RATE_LIMIT_EXEMPT_PATHS", "/api/other")  # configurable: without the exemption it is counted
+    assert api.post("/api/broker/price-feed", {"symbol": SYM, "price": 1}, token=admin).headers[
+        "X-RateLimit-Limit"] == "2"
+
+
+def test_a_limit_of_zero_turns_it_off(api, monkeypatch):
+    monkeypatch.setenv("RATE_LIMIT_SESSION", "0")
+    token, _ = api.register()
+    with count_calls("dynamodb") as calls:
+        r = api.get("/api/accounts/me", token=token)
+    assert r.status == 200 and "X-RateLimit-Limit" not in r.headers and "UpdateItem" not in calls
