@@ -73,7 +73,8 @@ class Meter:
     limit: int
     window: int
     window_s: int
-    due: bool = True
+    counted: bool = False
+    ride: bool = True  # may still ride in a transaction
     count: int | None = None
     _token: object = None
 
@@ -81,9 +82,14 @@ class Meter:
     def pk(self) -> str:
         return f"RATE#{self.principal}"
 
+    @property
+    def due(self) -> bool:
+        """The ledger Tx's question: add this counter to the transaction being committed?"""
+        return self.ride and not self.counted
+
     def _refused(self) -> RateLimited:
         _note((self.principal, self.window), self.limit)
-        self.due, self.count = False, self.limit
+        self.counted, self.count = True, self.limit
         return RateLimited(logic.seconds_left(clock.now_ms(), self.window, self.window_s), self.limit)
 
     # --- the ledger Tx's rider protocol ---
@@ -92,18 +98,18 @@ class Meter:
                   **store.increment_args(self.limit, logic.expiry_s(self.window, self.window_s)))
 
     def committed(self) -> None:
-        self.due = False
+        self.counted = True
         self.count = _note((self.principal, self.window), _seen.get((self.principal, self.window), 0) + 1)
 
     def skip(self) -> None:
-        self.due = False  # counted after the view instead
+        self.ride = False  # counted after the view instead
 
     def refused(self) -> RateLimited:
         return self._refused()
 
     # --- own round trip ---
     def hit(self) -> None:
-        self.due = False
+        self.counted = True
         try:
             self.count = _note((self.principal, self.window),
                                store.hit(self.pk, str(self.window), self.limit,
@@ -153,7 +159,7 @@ def _finish(meter: Meter, response):
     if meter._token is not None:
         ledger_store.RIDER.reset(meter._token)
         meter._token = None
-    if meter.due:
+    if not meter.counted:
         try:
             meter.hit()
         except RateLimited as e:

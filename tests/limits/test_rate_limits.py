@@ -136,3 +136,41 @@ def test_a_limit_of_zero_turns_it_off(api, monkeypatch):
     with count_calls("dynamodb") as calls:
         r = api.get("/api/accounts/me", token=token)
     assert r.status == 200 and "X-RateLimit-Limit" not in r.headers and "UpdateItem" not in calls
+
+
+def test_a_clash_on_the_counter_alone_retries_the_transaction_without_it(api, monkeypatch):
+    """Two requests of one principal at once meet on its counter item: DynamoDB cancels one transaction with
+    TransactionConflict on that item only. The write must not fail for it: the transaction is sent again without the
+    counter, and the request is counted by an UpdateItem after the view. (Injected at botocore: DynamoDB Local
+    serializes these transactions here and never reports the clash.)"""
+    from botocore.exceptions import ClientError
+
+    from chalicelib.storage.db import connection
+    admin = api.admin_token()
+    mm, uid = api.register()
+    api.credit(admin, uid, 5000)
+    api.post("/api/broker/price-feed", {"symbol": SYM, "price": Decimal(70000)}, token=admin)
+    p = api.post("/api/liquidity/pairs", {"symbol": SYM, "bidPrice": Decimal(69990), "askPrice": Decimal(70010),
+                                          "quantity": Decimal("0.01")}, token=mm)
+    assert p.status == 201, p
+    sizes = []
+
+    def clash_once(params, **_):
+        sizes.append(len(params["TransactItems"]))
+        if len(sizes) == 1:
+            reasons = [{"Code": "None"}] * (sizes[0] - 1) + [{"Code": "TransactionConflict", "Message": "conflict"}]
+            raise ClientError({"Error": {"Code": "TransactionCanceledException", "Message": "cancelled"},
+                               "CancellationReasons": reasons}, "TransactWriteItems")
+
+    events = connection().client.meta.events
+    events.register("before-parameter-build.dynamodb.TransactWriteItems", clash_once)
+    try:
+        with count_calls("dynamodb") as calls:
+            r = api.post("/api/liquidity/reprice", {"pairId": p.json["pairId"], "newBidPrice": Decimal(69995),
+                                                    "newAskPrice": Decimal(70015)}, token=mm)
+    finally:
+        events.unregister("before-parameter-build.dynamodb.TransactWriteItems", clash_once)
+    assert r.status == 200, r
+    assert sizes == [8, 7]  # with the counter, then without it
+    assert calls["UpdateItem"] == 1  # ... counted after the view instead
+    assert r.headers["X-RateLimit-Remaining"] == "1198"  # the pair and this reprice, exact from the UpdateItem
