@@ -99,7 +99,9 @@ class Meter:
 
     def committed(self) -> None:
         self.counted = True
-        self.count = _note((self.principal, self.window), _seen.get((self.principal, self.window), 0) + 1)
+        with _seen_lock:  # this instance's count: one more (the transaction returned no value)
+            key = (self.principal, self.window)
+            self.count = _seen[key] = _seen.get(key, 0) + 1
 
     def skip(self) -> None:
         self.ride = False  # counted after the view instead
