@@ -4,16 +4,17 @@ Per principal (session token or API key), per fixed window (RATE_LIMIT_WINDOW_SE
 `market` table holds across Lambda instances. The route layer (common/http.route) opens a `Meter` per
 authenticated request:
 
-- a read (GET/HEAD) is counted before the view by one conditional UpdateItem (a refused read does no work);
-- a write is counted by the request's own transaction: the Meter is the ledger Tx's rider (ledger/store.RIDER),
+- a request that commits a transaction is counted by it: the Meter is the ledger Tx's rider (ledger/store.RIDER),
   one more item of the first TransactWriteItems the request commits, whose condition `count < limit` cancels the
-  whole transaction when the limit is reached (429, nothing written). A write that committed no transaction
-  (a refusal, or a plain PutItem) is counted after the view by one UpdateItem.
+  whole transaction when the limit is reached (429, nothing written);
+- a successful request that committed no transaction (a read, a plain PutItem) is counted after the view by one
+  conditional UpdateItem; a read over the limit is answered 429 instead (it had no effect);
+- a refused request (4xx) writes nothing, not even its counter: it counts in this instance's memory only.
 
 `X-RateLimit-Limit` / `X-RateLimit-Remaining` go on every counted response. The count is exact when an UpdateItem
-returned it; after a transaction (which returns no values) Remaining is this instance's estimate, never lower than
-the truth. An instance that saw the limit reached refuses that principal's writes until the window ends without a
-round trip, which bounds what writes without a transaction can overshoot.
+returned it; after a transaction (which returns no values) Remaining is this instance's count, never lower than
+the truth. An instance that saw the limit reached refuses that principal's requests until the window ends without a
+round trip, which bounds what a write without a transaction can overshoot (one per instance per window).
 """
 import hashlib
 import threading
@@ -73,6 +74,7 @@ class Meter:
     limit: int
     window: int
     window_s: int
+    read: bool = False
     counted: bool = False
     ride: bool = True  # may still ride in a transaction
     count: int | None = None
@@ -125,26 +127,23 @@ class Meter:
 
 
 def start(raw, principal, path: str) -> Meter | None:
-    """Called by the route layer after authentication. Reads are counted now (may raise RateLimited); for writes
-    the Meter rides in the request's first transaction. Returns None when the request is not limited."""
+    """Called by the route layer after authentication: refuses at once (no round trip) when this instance saw the
+    limit reached in this window; else the Meter rides in the request's first transaction, if it commits one.
+    Returns None when the request is not limited."""
     s = settings.get()
     key = _principal_key(raw, principal)
     if key is None or key[1] <= 0 or path in {p.strip() for p in s.rate_limit_exempt_paths.split(",")}:
         return None
     window = logic.window_of(clock.now_ms(), s.rate_limit_window_seconds)
-    meter = Meter(key[0], key[1], window, s.rate_limit_window_seconds)
-    if _seen.get((meter.principal, window), 0) >= meter.limit and raw.method not in READS:
-        raise meter._refused()  # this instance saw the limit reached in this window: no round trip
-    if raw.method in READS:
-        meter.hit()
-    else:
-        meter._token = ledger_store.RIDER.set(meter)
+    meter = Meter(key[0], key[1], window, s.rate_limit_window_seconds, read=raw.method in READS)
+    if _seen.get((meter.principal, window), 0) >= meter.limit:
+        raise meter._refused()
+    meter._token = ledger_store.RIDER.set(meter)
     return meter
 
 
 def finish(meter: Meter | None, response):
-    """After the view: count a write that committed no transaction; put the headers on the response. A write
-    refused after the fact turns an error answer (nothing was written) into 429; a success stays what it was."""
+    """After the view: count a request that committed no transaction; put the headers on the response."""
     if meter is None:
         return response
     try:
@@ -161,13 +160,20 @@ def _finish(meter: Meter, response):
     if meter._token is not None:
         ledger_store.RIDER.reset(meter._token)
         meter._token = None
-    if not meter.counted:
+    if not meter.counted and response.status_code >= 400:
+        meter.counted = True  # a refusal changes nothing, not even the table: counted in this instance only
+        with _seen_lock:
+            key = (meter.principal, meter.window)
+            meter.count = _seen[key] = _seen.get(key, 0) + 1
+    elif not meter.counted:
         try:
             meter.hit()
         except RateLimited as e:
-            if response.status_code >= 400:
+            if meter.read:  # a read has no effect: its answer becomes the 429
                 response.status_code, response.body = 429, _body(e)
-                response.headers.update(e.headers)
+                response.headers = {"Content-Type": "application/json; charset=utf-8",
+                                    **{k: v for k, v in response.headers.items() if k.lower().startswith("access-")},
+                                    **e.headers}
     response.headers.update(meter.headers())
     if response.status_code == 429 and "Retry-After" not in response.headers:
         response.headers["Retry-After"] = str(logic.seconds_left(clock.now_ms(), meter.window, meter.window_s))

@@ -88,19 +88,37 @@ def test_the_counter_rides_in_the_reprice_transaction_and_a_refusal_writes_nothi
     assert _scan(moto_db) == before
 
 
-def test_a_write_without_a_transaction_is_counted_after_the_view(api, monkeypatch):
-    monkeypatch.setenv("RATE_LIMIT_SESSION", "2")
-    token, _ = api.register()
-    assert api.get("/api/accounts/me", token=token).status == 200
-    r = api.put("/api/accounts/me/wallet", {"walletAddress": "nope"}, token=token)
-    assert r.status == 400 and r.headers["X-RateLimit-Remaining"] == "0", r  # counted after the refusal
-    limits._seen.clear()  # as on another instance: the refusal is answered, then counted over the limit
-    _limited(api.put("/api/accounts/me/wallet", {"walletAddress": "nope"}, token=token), 2)
-    wallet = "0x" + "ab" * 20
-    _limited(api.put("/api/accounts/me/wallet", {"walletAddress": wallet}, token=token), 2)  # refused before
+def test_a_write_without_a_transaction_is_counted_after_the_view_and_a_refusal_writes_nothing(api, moto_db,
+                                                                                              monkeypatch):
     from chalicelib.accounts import store
     from chalicelib.auth import store as sessions
-    assert store.get(sessions.lookup(token).user_id).wallet_address != wallet  # the refused write did not happen
+    monkeypatch.setenv("RATE_LIMIT_SESSION", "3")
+    token, _ = api.register()
+    uid = sessions.lookup(token).user_id
+    assert api.get("/api/accounts/me", token=token).headers["X-RateLimit-Remaining"] == "2"
+    before = _scan_all(moto_db)
+    r = api.put("/api/accounts/me/wallet", {"walletAddress": "nope"}, token=token)
+    assert r.status == 400 and r.headers["X-RateLimit-Remaining"] == "1", r  # counted here, in memory only
+    assert _scan_all(moto_db) == before  # a refusal changes nothing, not even the counter
+    limits._seen.clear()  # as on another instance, which never saw that refusal
+    with count_calls("dynamodb") as calls:
+        r = api.put("/api/accounts/me/wallet", {"walletAddress": "0x" + "ab" * 20}, token=token)
+    assert r.status == 200 and r.headers["X-RateLimit-Remaining"] == "1" and calls["UpdateItem"] == 2, r
+    r = api.put("/api/accounts/me/wallet", {"walletAddress": "0x" + "cd" * 20}, token=token)
+    assert r.status == 200 and r.headers["X-RateLimit-Remaining"] == "0", r  # the third: the limit
+    limits._seen.clear()
+    r = api.put("/api/accounts/me/wallet", {"walletAddress": "0x" + "ef" * 20}, token=token)
+    assert r.status == 200 and r.headers["X-RateLimit-Remaining"] == "0", r  # done before the count: it stays done
+    wallet = store.get(uid).wallet_address
+    _limited(api.put("/api/accounts/me/wallet", {"walletAddress": "0x" + "12" * 20}, token=token), 3)  # no round trip
+    assert store.get(uid).wallet_address == wallet  # the refused write did not happen
+    limits._seen.clear()
+    _limited(api.get("/api/accounts/me", token=token), 3)  # a read over the limit: its answer becomes the 429
+
+
+def _scan_all(stack):
+    db = stack.dynamodb()
+    return {t: sorted(str(sorted(i.items())) for i in db.scan(TableName=t)["Items"]) for t in db.list_tables()["TableNames"]}
 
 
 def test_api_keys_have_their_own_limit(api, monkeypatch):
