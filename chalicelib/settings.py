@@ -53,9 +53,9 @@ class Settings(BaseModel):
                                          description="comma-separated route paths never counted (the price feed)")
     rate_limit_ip_window_seconds: int = Field(60, alias="RATE_LIMIT_IP_WINDOW_SECONDS",
                                               description="window of the per-address counters (register, SSO)")
-    rate_limit_register_ip: int = Field(60, alias="RATE_LIMIT_REGISTER_IP",
+    rate_limit_register_ip: int = Field(300, alias="RATE_LIMIT_REGISTER_IP",
                                         description="registrations per window per source address")
-    rate_limit_sso_ip: int = Field(120, alias="RATE_LIMIT_SSO_IP",
+    rate_limit_sso_ip: int = Field(300, alias="RATE_LIMIT_SSO_IP",
                                    description="SSO sign-ins (GET /api/auth/sso, POST /api/auth/sso/token) per window "
                                                "per source address")
     login_window_seconds: int = Field(900, alias="LOGIN_WINDOW_SECONDS",
