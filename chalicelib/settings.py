@@ -46,6 +46,32 @@ class Settings(BaseModel):
     ticks_stream_arn: str | None = Field(None, alias="TICKS_STREAM_ARN", description="ticks table stream")
     # --- HTTP ---
     max_body_bytes: int = Field(65536, alias="MAX_BODY_BYTES", description="larger request bodies get 413")
+    # --- rate limits (docs/rate-limits.md; 0 turns a limit off) ---
+    rate_limit_window_seconds: int = Field(60, alias="RATE_LIMIT_WINDOW_SECONDS",
+                                           description="fixed window of the per-principal request counters")
+    rate_limit_session: int = Field(1200, alias="RATE_LIMIT_SESSION", description="requests per window per session")
+    rate_limit_api_key: int = Field(6000, alias="RATE_LIMIT_API_KEY", description="requests per window per API key")
+    rate_limit_exempt_paths: str = Field("/api/broker/price-feed", alias="RATE_LIMIT_EXEMPT_PATHS",
+                                         description="comma-separated route paths never counted (the price feed)")
+    rate_limit_ip_window_seconds: int = Field(60, alias="RATE_LIMIT_IP_WINDOW_SECONDS",
+                                              description="window of the per-address counters (register, SSO)")
+    rate_limit_register_ip: int = Field(300, alias="RATE_LIMIT_REGISTER_IP",
+                                        description="registrations per window per source address")
+    rate_limit_sso_ip: int = Field(300, alias="RATE_LIMIT_SSO_IP",
+                                   description="SSO sign-ins (GET /api/auth/sso, POST /api/auth/sso/token) per window "
+                                               "per source address")
+    login_window_seconds: int = Field(900, alias="LOGIN_WINDOW_SECONDS",
+                                      description="window in which failed logins are counted")
+    login_free_failures: int = Field(5, alias="LOGIN_FREE_FAILURES",
+                                     description="failed logins per username per window before delays start")
+    login_free_failures_ip: int = Field(20, alias="LOGIN_FREE_FAILURES_IP",
+                                        description="failed logins per source address per window before delays start")
+    login_delay_base_seconds: int = Field(1, alias="LOGIN_DELAY_BASE_SECONDS",
+                                          description="first delay after the free failures; doubles per failure")
+    login_delay_max_seconds: int = Field(60, alias="LOGIN_DELAY_MAX_SECONDS",
+                                         description="cap of the login delay (a stranger cannot lock a user out longer)")
+    ws_max_subscriptions: int = Field(100, alias="WS_MAX_SUBSCRIPTIONS",
+                                      description="subscriptions per WebSocket connection")
     # --- auth and secrets ---
     secrets_key: str | None = Field(None, alias="SECRETS_KEY",
                                     description="REQUIRED in AWS: key of secrets at rest (webhook, SSO secrets)")

@@ -32,6 +32,9 @@ from local.lambdas import Invoker
 
 log = logging.getLogger("local.gateway")
 MAX_MESSAGE = 128 * 1024  # API Gateway's WebSocket message limit
+# Client messages up to this size reach the $default handler, which answers an over-limit one with an `error`
+# message (realtime/handlers.py) instead of the connection being dropped by the socket library.
+MAX_INBOUND = 1024 * 1024
 MAX_BODY = 10 * 1024 * 1024  # API Gateway's REST payload limit
 
 
@@ -163,7 +166,7 @@ class Gateway:
         if not 200 <= status < 300:
             return http_response(status, result.get("headers"), result.get("multiValueHeaders"), result.get("body"))
 
-        ws = web.WebSocketResponse(max_msg_size=MAX_MESSAGE, receive_timeout=self.idle_timeout_s)
+        ws = web.WebSocketResponse(max_msg_size=MAX_INBOUND, receive_timeout=self.idle_timeout_s)
         await ws.prepare(request)
         conn = Connection(ws, connected_at, request.remote or "127.0.0.1", request.headers.get("User-Agent", ""))
         self.connections[cid] = conn

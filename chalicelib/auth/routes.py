@@ -1,14 +1,13 @@
 """Session auth endpoints: register, login, logout."""
 from chalice import Blueprint
 
-from chalicelib.accounts import store as accounts
 from pydantic import Field
 
 from chalicelib.accounts.logic import user_view
 from chalicelib.auth import guards, service, store
-from chalicelib.auth.logic import verify_password
 from chalicelib.common.errors import ApiError
 from chalicelib.common.http import route
+from chalicelib.limits.service import source_ip
 from chalicelib.common.schemas import Body, Str, Username
 
 bp = Blueprint(__name__)
@@ -26,17 +25,14 @@ class LoginBody(Body):
     password: Str = Field(min_length=1, max_length=128)
 
 
-@route(bp, "/api/auth/register", ["POST"], body=RegisterBody, status=201)
+@route(bp, "/api/auth/register", ["POST"], body=RegisterBody, status=201, rate="register")
 def register(req):
     return 201, service.register(req.body)
 
 
 @route(bp, "/api/auth/login", ["POST"], body=LoginBody)
 def login(req):
-    acct = accounts.by_username(req.body.username)
-    if not verify_password(req.body.password, acct.password_hash if acct else None) or acct.role == "system":
-        raise ApiError(401, "INVALID_CREDENTIALS", "invalid username or password")
-    return {"token": store.create_session(acct.user_id, acct.role), "user": user_view(acct)}
+    return service.login(req.body.username, req.body.password, source_ip(req.raw))
 
 
 @route(bp, "/api/auth/logout", ["POST"], auth=guards.any_user)
@@ -84,7 +80,7 @@ def _redirect_to_chart(raw, done):
         "Referrer-Policy": "no-referrer"})
 
 
-@route(bp, "/api/auth/sso", ["GET"])
+@route(bp, "/api/auth/sso", ["GET"], rate="sso")
 def sso_redirect(req):
     """Browser redirect: 302 to /pages/chart.html#auth_token=<session token> (the page moves it into
     localStorage.auth_token and clears the fragment). Rejected: 401, an HTML page for browsers, else JSON."""
@@ -98,7 +94,7 @@ def sso_redirect(req):
     return _redirect_to_chart(req.raw, done)
 
 
-@route(bp, "/api/auth/sso/token", ["POST"], body=SsoTokenBody)
+@route(bp, "/api/auth/sso/token", ["POST"], body=SsoTokenBody, rate="sso")
 def sso_token(req):
     """The widget's silent login: {token: <JWT>} -> {token, user, logoutRedirectUrl}."""
     from chalicelib.auth import sso_service

@@ -16,11 +16,13 @@ from chalicelib import config
 from chalicelib.common import jsonutil
 from chalicelib.common.errors import ApiError, Rejected, bad_request
 from chalicelib.common.logging import logger
+from chalicelib.limits import service as limits
 
 CORS = CORSConfig(
     allow_origin="*",
     allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-API-Key", "X-Request-Id"],
-    expose_headers=["Idempotent-Replayed", "X-Request-Id", "X-Next-Cursor"],
+    expose_headers=["Idempotent-Replayed", "X-Request-Id", "X-Next-Cursor", "Retry-After", "X-RateLimit-Limit",
+                    "X-RateLimit-Remaining"],
     max_age=600,
 )
 
@@ -58,7 +60,7 @@ def json_response(body, status: int = 200, headers: dict | None = None) -> Respo
 
 
 def error_response(err: ApiError) -> Response:
-    return json_response(err.body(), err.status)
+    return json_response(err.body(), err.status, getattr(err, "headers", None))
 
 
 def _raw_body(raw_req) -> bytes:
@@ -108,24 +110,28 @@ ROUTES: list[RouteInfo] = []  # every @route registration, in order (read by cha
 
 def route(bp: Blueprint, path: str, methods=("GET",), *, auth: Callable | None = None,
           body: type[BaseModel] | None = None, query: type[BaseModel] | None = None,
-          idempotent: bool = False, status: int = 200, content_types=None):
+          idempotent: bool = False, status: int = 200, content_types=None, rate: str | None = "principal"):
     """Register a view on a Blueprint with the platform's conventions.
 
     auth: a callable(raw_request) -> Principal (raises ApiError) or None for public routes.
     body/query: pydantic models; invalid input is 400 before the view runs.
     idempotent: honour the Idempotency-Key header (stored response replayed for 24 h).
+    rate: "principal" (authenticated routes: per session token / API key), "register" or "sso" (public routes: per
+    source address), None (not limited). See chalicelib/limits/service.py.
     A view returns (status, body) / body / chalice Response.
     """
     def decorator(fn):
         ROUTES.append(RouteInfo(path, tuple(methods), fn, auth, body, query, status, idempotent))
 
-        @functools.wraps(fn)
-        def view(**params):
+        def serve(meter: list, params):
             raw = bp.current_request
             try:
                 req = Request(raw=raw)
                 if auth is not None:
                     req.principal = auth(raw)
+                    meter.append(limits.start(raw, req.principal, path) if rate else None)
+                elif rate in ("register", "sso"):
+                    limits.per_address(rate, raw)
                 if query is not None:
                     req.query = validate(query, dict(raw.query_params or {}))
                 if body is not None:
@@ -150,6 +156,12 @@ def route(bp: Blueprint, path: str, methods=("GET",), *, auth: Callable | None =
                     return json_response(fault.body(), fault.status, fault.headers)
                 logger.exception("unhandled error", extra={"path": path})
                 return error_response(ApiError(500, "INTERNAL_ERROR", "internal error"))
+
+        @functools.wraps(fn)
+        def view(**params):
+            meter: list = []  # the request's rate-limit Meter, once authenticated (chalicelib/limits)
+            response = serve(meter, params)
+            return limits.finish(meter[0] if meter else None, response)
 
         bp.route(path, methods=list(methods), cors=CORS,
                  content_types=content_types or ["application/json", "text/plain",

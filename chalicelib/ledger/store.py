@@ -13,6 +13,7 @@ InsufficientFunds) and frozen/position margin >= 0. Ledger entries are puts of n
 """
 import uuid
 from collections import defaultdict
+from contextvars import ContextVar
 from decimal import Decimal
 
 from pynamodb.exceptions import TransactWriteError
@@ -44,6 +45,23 @@ class ConditionFailed(Exception):
 
 class TxConflict(Exception):
     """Another transaction touched the same items at the same time; safe to retry."""
+
+
+# A rider: one more item another layer adds to the next transaction committed in this context (the request's
+# rate-limit counter, set by chalicelib/limits/service.py), so no caller of Tx needs to know about it. A rider has
+# `due` (still to be written), `add(tw)`, `committed()`, `skip()` (ride no more: a conflict on its item) and
+# `refused()` (the exception to raise when its condition failed: nothing else was written).
+RIDER: ContextVar = ContextVar("tx_rider", default=None)
+RIDER_TAG = "rider"
+MAX_ITEMS = 100  # DynamoDB's limit of items per transaction
+
+
+def _rider_reason(rider, tags, reasons):
+    if rider is None or not tags or tags[-1] != RIDER_TAG or len(reasons) < len(tags):
+        return None
+    mine = reasons[len(tags) - 1]
+    others = [r.code for r in reasons[:len(tags) - 1] if r is not None and r.code not in (None, "None")]
+    return (mine.code if mine is not None else None), others
 
 
 class Tx:
@@ -129,6 +147,9 @@ class Tx:
         # keep the same order here so cancellation reasons map back to our tags.
         order: dict[str, list[str]] = {"condition_check": [], "delete": [], "put": [], "update": []}
         with_tokens = {"client_request_token": client_request_token} if client_request_token else {}
+        claim = idempotency.held_claim()  # the request's Idempotency-Key moves with the money
+        rider = RIDER.get()  # the request's rate-limit counter rides along when there is room
+        rider = rider if rider is not None and rider.due and self.size + (claim is not None) < MAX_ITEMS else None
         try:
             with TransactWrite(connection=connection(), **with_tokens) as tw:
                 methods = {"put": tw.save, "update": tw.update, "delete": tw.delete,
@@ -136,7 +157,6 @@ class Tx:
                 for kind, args, kwargs, tag in self._ops:
                     methods[kind](*args, **{k: v for k, v in kwargs.items() if v is not None or k == "actions"})
                     order[kind].append(tag)
-                claim = idempotency.held_claim()  # the request's Idempotency-Key moves with the money
                 if claim is not None:
                     actions, cond = idempotency.commit_actions()
                     tw.update(claim, actions=actions, condition=cond)
@@ -160,9 +180,18 @@ class Tx:
                     else:
                         tw.update(Account(pk, sk), actions=actions, condition=cond)
                         order["update"].append(f"account:{account_id}")
+                if rider is not None:  # last: the last of the updates, the last item sent
+                    rider.add(tw)
+                    order["update"].append(RIDER_TAG)
         except TransactWriteError as e:
             tags = order["condition_check"] + order["delete"] + order["put"] + order["update"]
             reasons = e.cancellation_reasons or []
+            mine = _rider_reason(rider, tags, reasons)
+            if mine and mine[0] == "ConditionalCheckFailed":
+                raise rider.refused() from e
+            if mine and mine[0] == "TransactionConflict" and not mine[1]:  # only the counter clashed
+                rider.skip()
+                return self.commit(client_request_token)
             failed = [tags[i] for i, r in enumerate(reasons) if r is not None and r.code == "ConditionalCheckFailed"
                       and i < len(tags)]
             if any(r is not None and r.code == "TransactionConflict" for r in reasons) or \
@@ -179,4 +208,6 @@ class Tx:
             raise
         if claim is not None:
             idempotency.claim_committed()
+        if rider is not None:
+            rider.committed()
         return self.txn_id

@@ -6,6 +6,7 @@ message into a topic, or raises ChannelError for an unknown symbol or a private 
 """
 from typing import Callable
 
+from chalicelib import settings
 from chalicelib.auth import store as sessions
 from chalicelib.common import jsonutil
 from chalicelib.common.clock import now_ms
@@ -90,6 +91,14 @@ def _error(code: str, message: str, **extra) -> dict:
     return {"type": "error", "code": code, "error": message, **extra}
 
 
+def _over_cap(connection_id: str, topic: str) -> bool:
+    """WS_MAX_SUBSCRIPTIONS reached (one COUNT query), and the topic is not one of them already."""
+    cap, pk = settings.get().ws_max_subscriptions, f"CONN#{connection_id}"
+    if cap <= 0 or store.Subscription.count(pk, store.Subscription.sk.startswith("SUB#"), limit=cap) < cap:
+        return False
+    return store.get_or_none(store.Subscription, pk, f"SUB#{topic}") is None
+
+
 def handle(connection_id: str, body: str) -> dict | None:
     """Process one client message; returns the reply (pure of transport, so tests can call it directly)."""
     if body is None or len(body.encode()) > MAX_MESSAGE_BYTES:
@@ -120,6 +129,9 @@ def handle(connection_id: str, body: str) -> dict | None:
             topic = resolver(msg, conn.user_id if conn else None)
         except ChannelError as e:
             return _error(e.code, e.message, channel=channel)
+        if kind == "subscribe" and _over_cap(connection_id, topic):
+            cap = settings.get().ws_max_subscriptions
+            return _error("TOO_MANY_SUBSCRIPTIONS", f"at most {cap} subscriptions per connection", channel=channel)
         if kind == "subscribe":
             store.subscribe(connection_id, topic)
         else:

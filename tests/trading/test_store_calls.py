@@ -17,10 +17,14 @@ def test_reprice_is_one_consistent_read_and_one_transaction(world, dynamo_calls)
     assert gets[0]["Key"]["pk"]["S"].startswith("SESS#")  # authentication
     assert gets[1]["Key"]["pk"]["S"].startswith("PAIR#") and gets[1]["ConsistentRead"] is True
     tx = [params for op, params, _ in rec.calls if op == "TransactWriteItems"][0]
-    # old pair + 2 old orders (updates), new pair + 2 new orders (puts), the account (one coalesced update)
-    assert len(tx["TransactItems"]) == 7
+    # old pair + 2 old orders (updates), new pair + 2 new orders (puts), the account (one coalesced update),
+    # and the session's rate-limit counter (chalicelib/limits), the last item: no round trip of its own
+    assert len(tx["TransactItems"]) == 8
     kinds = sorted(next(iter(i)) for i in tx["TransactItems"])
-    assert kinds == ["Put"] * 3 + ["Update"] * 4
+    assert kinds == ["Put"] * 3 + ["Update"] * 5
+    counter = tx["TransactItems"][-1]["Update"]
+    assert counter["Key"]["pk"]["S"].startswith("RATE#s:") and "ConditionExpression" in counter
+    assert r.headers["X-RateLimit-Limit"] == "1200" and int(r.headers["X-RateLimit-Remaining"]) < 1200
 
 
 def test_matching_check_reads_only_the_crossing_orders(ddb_world, dynamo_calls):
