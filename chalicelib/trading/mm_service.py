@@ -12,7 +12,6 @@ Round trips:
   MMP                    the main-table stream: each liquidity fill is 1 GetItem of the account's MMP item (+ 1
                          conditional PutItem when MMP is on); a trip freezes the account and runs cancel-all
 """
-import random
 import time
 from decimal import Decimal
 
@@ -42,10 +41,6 @@ def _due(kind: str, account_id: str, token: str, deadline: int, now: int) -> boo
     if wait > 0:
         _sleep(wait / 1000)
     return True
-
-
-def _backoff(attempt: int) -> None:
-    time.sleep(random.uniform(0.005, 0.03) * (attempt + 1))
 
 
 # ---- cancel-all ---------------------------------------------------------------------------------------------
@@ -172,7 +167,7 @@ def _reprice_atomic(account_id: str, entries: list) -> dict:
                 err = pairs.api_error(pairs.pair_not_pending(requests[index].pair_id)).as_api_error()
             raise _rejected_batch([_failure(index, entries[index], err)], len(entries)) from None
         except TxConflict:
-            _backoff(attempt)
+            service.backoff(attempt)
     raise service.Busy()
 
 

@@ -20,7 +20,7 @@ MAX_TIMEOUT_MS = 600_000  # cancel-all-after (the contract: 1000..600000)
 MAX_GRACE_MS = 3600 * 1000  # cancel-on-disconnect
 DEFAULT_GRACE_MS = 5000
 MAX_BATCH = 25  # reprice-batch entries
-MAX_ATOMIC_BATCH = 16  # atomic: 6 items per pair + the one account update = 97 <= DynamoDB's 100
+MAX_ATOMIC_BATCH = 16  # atomic: 6 items per pair + the one account update = 97, + rate counter + idempotency record = 99 <= DynamoDB's 100
 
 MMP_FROZEN = ErrorSpec(400, "MMP_FROZEN", "做市保護已凍結: 暫停新增及改價流動性訂單",
                        "Market-maker protection froze this account: no new pairs or reprices until it ends or a reset")

@@ -46,8 +46,10 @@ class Busy(ApiError):
                          "Concurrent updates; retry the request")
 
 
-def _backoff(attempt: int) -> None:
-    time.sleep(random.uniform(0.005, 0.03) * (attempt + 1))
+def backoff(attempt: int) -> None:
+    """Exponential backoff with full jitter (20, 40, 80, 160, 320 ms caps): transactions of one account that clash
+    on its item (a bot's concurrent reprices) spread out instead of clashing again in step."""
+    time.sleep(random.uniform(0.005, min(0.5, 0.01 * 2 ** (attempt + 1))))
 
 
 # ---- symbols ---------------------------------------------------------------------------------------------
@@ -117,7 +119,7 @@ def _execute(order: Order) -> Placed:
                 ended.add(e.tag.split(":", 1)[1])
         except TxConflict:
             pass
-        _backoff(attempt)  # the book or a position moved: read again
+        backoff(attempt)  # the book or a position moved: read again
     raise Busy()
 
 
@@ -184,7 +186,7 @@ def cancel_trader_or_pair_order(account_id: str, order_id: str) -> dict:
         try:
             store.commit_cancel(changes, order.symbol, now, "cancelled", versions)
         except (ConditionFailed, TxConflict, InsufficientFunds):  # something ended it first: read again
-            _backoff(attempt)
+            backoff(attempt)
             continue
         item.status, item.frozen_margin, item.updated_at, item.reason = CANCELLED, Decimal(0), now, "cancelled"
         out = order_view(item)
@@ -214,7 +216,7 @@ def place_pair(account_id: str, *, symbol, pair_id=None, bid_price, ask_price, q
                 raise conflict(f"pairId {pair_id} is already used", "PAIR_ID_IN_USE") from None
             raise
         except TxConflict:
-            _backoff(attempt)
+            backoff(attempt)
             continue
         out = plan.response()
         out.update(symbol=spec.symbol, bidPrice=plan.buy.price, askPrice=plan.sell.price,
@@ -265,7 +267,7 @@ def reprice(account_id: str, body) -> dict:
                 raise conflict(f"pairId {plan.pair_id} is already used", "PAIR_ID_IN_USE") from None
             raise not_pending from None
         except TxConflict:  # another transaction on the pair or the account: re-read (a winner shows as repriced)
-            _backoff(attempt)
+            backoff(attempt)
     raise not_pending
 
 
@@ -285,9 +287,9 @@ def cancel_pair(account_id: str, pair_id: str) -> dict:
         except (ConditionFailed, InsufficientFunds):  # a fill or reprice ended the pair first
             if not _pair_still_pending(account_id, pair_id):
                 raise not_pending from None
-            _backoff(attempt)
+            backoff(attempt)
         except TxConflict:
-            _backoff(attempt)
+            backoff(attempt)
     raise not_pending
 
 
