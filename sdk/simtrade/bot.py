@@ -275,9 +275,10 @@ class MarketMaker:
                             **q.stats} for s, q in self.quoters.items()}}
         for s, q in self.quoters.items():
             log.info("mm %s ref=%s quote=%s inventory=%s equity=%s pnl=%s placed=%d repriced=%d rejected=%d "
-                     "reauths=%d wsConnects=%d", s, q.ref, "/".join(map(str, q.quote)) if q.quote else "-",
+                     "reauths=%d wsConnects=%d features=%s", s, q.ref, "/".join(map(str, q.quote)) if q.quote else "-",
                      q.inventory, acct.equity, pnl, q.stats["placed"], q.stats["repriced"], q.stats["rejected400"],
-                     self.client.reauths, self.stream.connects if self.stream else 0)
+                     self.client.reauths, self.stream.connects if self.stream else 0,
+                     ",".join(f"{k}:{'-' if v is None else int(v)}" for k, v in self.features.items()))
 
     async def run(self):
         await self._setup()

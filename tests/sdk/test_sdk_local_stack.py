@@ -308,7 +308,12 @@ def _status(log_path) -> dict:
         lines = [ln for ln in f if " mm SDKMM ref=" in ln]
     if not lines:
         return {}
-    return {k: int(v) for k, v in re.findall(r"(placed|repriced|rejected|reauths|wsConnects)=(\d+)", lines[-1])}
+    out = {k: int(v) for k, v in re.findall(r"(placed|repriced|rejected|reauths|wsConnects)=(\d+)", lines[-1])}
+    feats = re.search(r"features=(\S+)", lines[-1])
+    if feats:  # deadMan:1,cancelAll:1,cancelOnDisconnect:1 (- not probed yet, 0 absent on the server)
+        out["features"] = {k: (None if v == "-" else v == "1") for k, v in
+                           (kv.split(":") for kv in feats.group(1).split(","))}
+    return out
 
 
 def _wait_status(log_path, proc, cond, timeout, what):
@@ -387,6 +392,9 @@ def test_the_market_maker_quotes_survives_a_ws_drop_and_a_revoked_session_and_cl
         last = st["placed"] + st["repriced"]
         st = _wait_status(log_path, proc, lambda s: s["placed"] + s["repriced"] > last, 20, "quoting at 30 s")
         quoted_for = time.monotonic() - quoting_from
+        # the server offers the toolkit: the bot armed the dead-man's switch, used cancel-all, enabled
+        # cancel-on-disconnect (again after its reconnect)
+        assert st["features"] == {"deadMan": True, "cancelAll": True, "cancelOnDisconnect": True}, st["features"]
     finally:
         proc.send_signal(signal.SIGINT)
         try:
