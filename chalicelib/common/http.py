@@ -60,7 +60,10 @@ def json_response(body, status: int = 200, headers: dict | None = None) -> Respo
 
 
 def error_response(err: ApiError) -> Response:
-    return json_response(err.body(), err.status, getattr(err, "headers", None))
+    headers = dict(getattr(err, "headers", None) or {})
+    if err.status in (429, 503) and not any(k.lower() == "retry-after" for k in headers):
+        headers["Retry-After"] = "1"  # every "try again" answer says when (BUSY, TX_CONFLICT, TIMERS_UNAVAILABLE...)
+    return json_response(err.body(), err.status, headers or None)
 
 
 def _raw_body(raw_req) -> bytes:
