@@ -19,6 +19,11 @@ def main() -> int:
     except OSError:
         print(f"ledger-check: no running stack ({path} not found); start one with `make run`", file=sys.stderr)
         return 2
+    # only the stack's own names and endpoints: a caller's table, queue or endpoint overrides (a shell or a test
+    # process with its own MAIN_TABLE...) would otherwise point the check at another database
+    for name in [k for k in os.environ if k == "TABLE_PREFIX" or k.startswith("AWS_ENDPOINT_URL")
+                 or k.endswith(("_TABLE", "_QUEUE_URL", "_STREAM_ARN", "_ENDPOINT"))]:
+        del os.environ[name]
     os.environ.update(info["env"])
     from chalicelib.storage import db
     db.configure()

@@ -229,6 +229,7 @@ class Stack:
         for logical, url in schema.create_queues(self.client("sqs")).items():
             self.env[f"{logical.upper()}_QUEUE_URL"] = url
         for logical, spec in schema.table_specs().items():
+            self.env[f"{logical.upper()}_TABLE"] = spec["create"]["TableName"]  # stack.json names every table
             if "StreamSpecification" in spec["create"]:
                 table = self.client("dynamodb").describe_table(TableName=spec["create"]["TableName"])["Table"]
                 self.env[f"{logical.upper()}_STREAM_ARN"] = table["LatestStreamArn"]

@@ -29,6 +29,19 @@ from tests.fixtures import DynamoDBLocal, stack, unique_prefix
 from tests.fixtures.aws import ROOT
 
 
+_REAL_ENVIRON = os.environ
+
+
+@pytest.fixture(autouse=True)
+def _real_os_environ():
+    """chalice.test.Client swaps os.environ for a plain dict copy during each request and puts back the object it
+    found; requests from several threads at once can leave one thread's copy in place (stale settings, invisible to
+    subprocesses). After every test, the real os.environ is back."""
+    yield
+    if os.environ is not _REAL_ENVIRON:
+        os.environ = _REAL_ENVIRON
+
+
 def pytest_collection_modifyitems(config, items):
     for item in items:
         if "ddb_local" in getattr(item, "fixturenames", ()):
@@ -60,6 +73,12 @@ def _client():
     from chalice.test import Client
 
     from app import app  # imported lazily: a broken app.py fails only the tests that use it
+    if not getattr(type(app), "_per_thread_request", False):
+        # tests that send requests from several threads (races): each thread sees its own app.current_request, as
+        # each Lambda container does (the local stack does the same)
+        from local.stack import _per_thread_request_state
+        _per_thread_request_state(app)
+        type(app)._per_thread_request = True
     return Client(app, stage_name="dev", project_dir=ROOT)  # env of .chalice/config.json, stage dev
 
 

@@ -201,7 +201,7 @@ def connections_of(stack, user_id):
     env = stack["info"]["env"]
     ddb = boto3.client("dynamodb", endpoint_url=env["DYNAMODB_ENDPOINT"], region_name=env["AWS_DEFAULT_REGION"],
                        aws_access_key_id="test", aws_secret_access_key="test")
-    table = f"{env['TABLE_PREFIX']}connections"
+    table = env.get("CONNECTIONS_TABLE") or f"{env['TABLE_PREFIX']}connections"
     items = ddb.scan(TableName=table)["Items"]
     conns = [i["connection_id"]["S"] for i in items if i["sk"]["S"] == "C" and i.get("user_id", {}).get("S") == user_id]
     subs = {i["topic"]["S"] for i in items if i["sk"]["S"].startswith("SUB#") and i["connection_id"]["S"] in conns}
