@@ -17,10 +17,11 @@ from chalicelib.common.decimals import MAX_NUMBER_STRING as _MAX_STRING, parse_d
 _DECIMAL_PATTERN = r"^-?[0-9]+(\.[0-9]+)?$"
 
 
-def _schema(minimum: str | None = None, exclusive: bool = False, integer: bool = False) -> dict:
+def _schema(minimum: int | None = None, exclusive: bool = False, integer: bool = False) -> dict:
+    """The OpenAPI/JSON schema of a number field: a JSON number or a decimal string (bounds are whole numbers)."""
     number: dict = {"type": "integer" if integer else "number"}
     if minimum is not None:
-        number["exclusiveMinimum" if exclusive else "minimum"] = int(minimum) if integer else float(minimum)
+        number["exclusiveMinimum" if exclusive else "minimum"] = minimum
     string = {"type": "string", "pattern": _DECIMAL_PATTERN if not integer else r"^-?[0-9]+$",
               "maxLength": _MAX_STRING}
     return {"anyOf": [number, string]}
@@ -29,13 +30,13 @@ def _schema(minimum: str | None = None, exclusive: bool = False, integer: bool =
 # Any finite decimal (the domain checks its sign and precision: orders, pairs).
 Number = Annotated[Decimal, BeforeValidator(parse_decimal), WithJsonSchema(_schema())]
 PositiveDecimal = Annotated[Decimal, BeforeValidator(parse_decimal), Field(gt=0),
-                            WithJsonSchema(_schema("0", exclusive=True))]
-NonNegativeDecimal = Annotated[Decimal, BeforeValidator(parse_decimal), Field(ge=0), WithJsonSchema(_schema("0"))]
+                            WithJsonSchema(_schema(0, exclusive=True))]
+NonNegativeDecimal = Annotated[Decimal, BeforeValidator(parse_decimal), Field(ge=0), WithJsonSchema(_schema(0))]
 
 
 def Int(ge: int | None = None, le: int | None = None):
     """An integer field (query limits, precisions, leverage caps, timestamps) read by parse_int."""
-    schema = _schema(None if ge is None else str(ge), integer=True)
+    schema = _schema(ge, integer=True)
     if le is not None:
         schema["anyOf"][0]["maximum"] = le
     return Annotated[int, BeforeValidator(parse_int), Field(ge=ge, le=le), WithJsonSchema(schema)]

@@ -167,8 +167,9 @@ def cancel(user_id: str, withdrawal_id: str):
     return wd_store.apply(w, states.CANCELLED, tx.now, fields)
 
 
-def _hours(h: float):
-    return int(h) if float(h).is_integer() else h
+def _hours(h: Decimal) -> int | Decimal:
+    """The lock answer's timeoutHours: 24, not 24.0 (a fraction stays exact)."""
+    return int(h) if h == h.to_integral_value() else h
 
 
 # --- broker: wallet, lock, unlock --------------------------------------------------------------------------

@@ -31,8 +31,8 @@ def cooling_ms() -> int:
     return int(_s().withdrawal_cooling_seconds * 1000)
 
 
-def lock_hours() -> float:
-    return float(_s().withdrawal_lock_hours)  # hours, used only for a duration in ms (no money)
+def lock_hours() -> Decimal:
+    return _s().withdrawal_lock_hours  # exact, as declared (24, or e.g. 0.5 in a test)
 
 
 def timer_rate() -> str:

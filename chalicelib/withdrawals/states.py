@@ -10,6 +10,7 @@ time or owner rule), so two racing transitions cannot both happen: the state che
 right error before writing, the condition makes it true under concurrency.
 """
 from dataclasses import dataclass
+from decimal import Decimal
 
 PENDING, BROKER_LOCKED, BROKER_COMPLETED = "pending", "broker_locked", "broker_completed"
 PROCESSING, COMPLETED, CANCELLED = "processing", "completed", "cancelled"
@@ -74,7 +75,7 @@ def check(transition: str, w, now: int, actor: str | None = None) -> Refusal | N
     return None
 
 
-def lock_expiry(locked_at: int, hours: float = LOCK_TIMEOUT_HOURS) -> int:
+def lock_expiry(locked_at: int, hours: Decimal | int = LOCK_TIMEOUT_HOURS) -> int:
     return locked_at + int(hours * 3600 * 1000)
 
 

@@ -178,7 +178,7 @@ def _apply(w: Withdrawal, status: str, now: int, **fields) -> Withdrawal:
     return w
 
 
-def stage_lock(tx: Tx, w: Withdrawal, broker_id: str, broker_wallet: str, timeout_hours: float) -> dict:
+def stage_lock(tx: Tx, w: Withdrawal, broker_id: str, broker_wallet: str, timeout_hours: Decimal) -> dict:
     """pending -> broker_locked, only while pending AND in its cooling period (one conditional update: of many
     brokers racing, exactly one condition holds). Returns the fields to _apply after commit."""
     now = tx.now
