@@ -32,7 +32,7 @@ from chalicelib.trading.views import fill_view, order_view
 MAX_LIQUIDITY_FILLS = 10  # liquidity orders one new order may take (keeps its transaction under 100 items)
 BOOK_READ = 3 * MAX_LIQUIDITY_FILLS  # book items read for a new order (the caller's own liquidity is skipped)
 ATTEMPTS = 3  # a cancel re-reads this often when a concurrent change got in first
-ORDER_ATTEMPTS = 6  # a new order re-reads the book and re-plans this often when the book moved under it
+ORDER_ATTEMPTS = 10  # a new order re-reads the book and re-plans this often when the book moved under it
 REPRICE_ATTEMPTS = 5  # only TransactionConflict (the pair still pending) is retried
 MAX_CHECK_ORDERS = 250  # crossing orders per book read by one matching check (more: a follow-up check)
 MAX_CHECK_POSITIONS = 250  # liquidation candidates per side read by one matching check
@@ -119,7 +119,9 @@ def _execute(order: Order) -> Placed:
                 ended.add(e.tag.split(":", 1)[1])
         except TxConflict:
             pass
-        backoff(attempt)  # the book or a position moved: read again
+        # the book or a position moved: read it again at once (a short jitter, no growing wait: the quotes churn
+        # every second, so waiting only lets more of them move; what decides is a short read-to-commit window)
+        time.sleep(random.uniform(0, 0.01))
     raise Busy()
 
 
