@@ -30,17 +30,22 @@ ZERO = Decimal(0)
 
 
 class InsufficientFunds(Exception):
-    def __init__(self, account_id: str):
+    """An account's condition failed (the first such account); `failed`: the tags of every item whose condition
+    failed in the same transaction (a stale plan often fails an order and its owner's account together)."""
+    def __init__(self, account_id: str, failed: tuple = ()):
         super().__init__(account_id)
         self.account_id = account_id
+        self.failed = tuple(failed) or (f"account:{account_id}",)
 
 
 class ConditionFailed(Exception):
-    """A condition on a non-account item failed (e.g. order no longer pending, id already used)."""
-    def __init__(self, tag: str, reasons=None):
+    """A condition on a non-account item failed (e.g. order no longer pending, id already used); `failed` as
+    above."""
+    def __init__(self, tag: str, reasons=None, failed: tuple = ()):
         super().__init__(tag)
         self.tag = tag
         self.reasons = reasons
+        self.failed = tuple(failed) or (tag,)
 
 
 class TxConflict(Exception):
@@ -202,9 +207,9 @@ class Tx:
                     from e
             for tag in failed:
                 if tag.startswith("account:"):
-                    raise InsufficientFunds(tag.split(":", 1)[1]) from e
+                    raise InsufficientFunds(tag.split(":", 1)[1], failed) from e
             if failed:
-                raise ConditionFailed(failed[0], reasons) from e
+                raise ConditionFailed(failed[0], reasons, failed) from e
             raise
         if claim is not None:
             idempotency.claim_committed()

@@ -84,6 +84,7 @@ def _execute(order: Order) -> Placed:
     opp = opposite(order.side)
     bound = keys.crossing_bound(opp, order.price) if order.type == LIMIT else None
     ended: set[str] = set()  # liquidity orders / pairs found no longer pending (the index may still list them)
+    why: list[str] = []  # what each failed attempt ran into (logged when the order gives up)
     for attempt in range(ORDER_ATTEMPTS):
         reference = store.reference_price(symbol)
         items = [i for i in store.book(symbol, LIQUIDITY, opp, bound=bound, limit=BOOK_READ + len(ended))
@@ -108,21 +109,38 @@ def _execute(order: Order) -> Placed:
         try:
             tx.commit()
             return Placed(plan, ctx, ctx.fills)
-        except InsufficientFunds as e:
-            if e.account_id == order.account_id:
-                raise insufficient_margin() from None
-        except ConditionFailed as e:
-            if e.tag == "claim:new":
+        except (InsufficientFunds, ConditionFailed) as e:
+            if "claim:new" in e.failed:
                 raise conflict(f"clientOrderId {order.client_order_id} is used by an open order",
                                "DUPLICATE_CLIENT_ORDER_ID") from None
-            if e.tag.startswith(("order:", "pair:")) and not e.tag.startswith("order:new"):
-                ended.add(e.tag.split(":", 1)[1])
+            stale = _stale_liquidity(e.failed, order.account_id, liquidity)
+            if not stale and f"account:{order.account_id}" in e.failed:
+                raise insufficient_margin() from None  # nothing else failed: the taker's own balance is short
+            ended |= stale
+            why.append(",".join(sorted({t.split(":", 1)[0] for t in e.failed})))
         except TxConflict:
-            pass
+            why.append("conflict")
         # the book or a position moved: read it again at once (a short jitter, no growing wait: the quotes churn
         # every second, so waiting only lets more of them move; what decides is a short read-to-commit window)
         time.sleep(random.uniform(0, 0.01))
+    logger.warning("order gave up: the book moved under every attempt", extra={"orderId": order.order_id,
+                                                                               "attempts": why})
     raise Busy()
+
+
+def _stale_liquidity(failed: tuple, taker_id: str, liquidity: list[Order]) -> set[str]:
+    """Order and pair ids a failed order transaction must not plan with again: every liquidity order or pair whose
+    condition failed (the book index still listed it after it ended) and every liquidity order of a maker whose
+    account condition failed (its margin moved with a reprice or another fill)."""
+    ids = {t.split(":", 1)[1] for t in failed
+           if t.startswith(("order:", "pair:")) and not t.startswith(("order:new", "pair:new"))}
+    makers = {t.split(":", 1)[1] for t in failed if t.startswith("account:")} - {taker_id}
+    for o in liquidity:
+        if o.account_id in makers:
+            ids.add(o.order_id)
+            if o.pair_id:
+                ids.add(o.pair_id)
+    return ids
 
 
 @refusals_as_api_errors

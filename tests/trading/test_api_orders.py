@@ -319,3 +319,63 @@ def test_a_partly_filled_limit_order_rests_then_fills_or_cancels(world):
     me = world.me(tr)
     assert me["frozenMargin"] == 0 and dec(me["positionMargin"]) == D("2100") + D("699.5")
     assert_invariants()
+
+
+def count_commits(monkeypatch) -> list:
+    """Every Tx.commit of the request, failed or not (the botocore recorder sees only calls that answered)."""
+    from chalicelib.ledger.store import Tx
+    calls, real = [], Tx.commit
+
+    def commit(self, *a, **kw):
+        calls.append(self)
+        return real(self, *a, **kw)
+
+    monkeypatch.setattr(Tx, "commit", commit)
+    return calls
+
+
+def test_a_stale_book_index_entry_is_skipped_not_retried_until_busy(world, monkeypatch):
+    """The book is read from an index that lags the table (eventually consistent in DynamoDB): a pair that ended a
+    moment ago may still be listed on every re-read. Its transaction fails on the order AND its maker's account
+    (the margin it would release is gone); the order must drop that maker and fill with the next one, at once."""
+    from chalicelib.trading import store
+    gone_mm, _ = world.account()
+    next_mm, _ = world.account()
+    tr, _ = world.account()
+    world.push(70005)
+    gone = world.pair(gone_mm, 69000, 70000).json
+    nxt = world.pair(next_mm, 69000, 70010).json
+    stale = [i for i in store.book(SYM, "liquidity", "sell") if i.order_id == gone["sellOrderId"]]
+    assert stale
+    assert world.api.post("/api/liquidity/cancel", {"pairId": gone["pairId"]}, token=gone_mm).status == 200
+    real_book = store.book
+
+    def lagging_book(symbol, kind, side, **kw):  # the index still lists the ended ask, best first
+        return stale + [i for i in real_book(symbol, kind, side, **kw) if i.order_id != gone["sellOrderId"]]
+
+    monkeypatch.setattr(store, "book", lagging_book)
+    commits = count_commits(monkeypatch)
+    r = world.order(tr, "buy", "0.01")
+    assert r.status == 201, r.json
+    fills = [(f["counterparty"], dec(f["price"]), f.get("counterpartyOrderId")) for f in r.json["fills"]]
+    assert [f[:2] for f in fills] == [("liquidity", D(70010))], fills
+    assert len(commits) == 2  # one failed on the ended ask and its maker's account, the next filled
+    assert world.api.get(f"/api/orders/{nxt['sellOrderId']}", token=next_mm).json["status"] == "filled"
+    assert world.me(gone_mm)["frozenMargin"] == 0 and world.me(gone_mm)["availableBalance"] == 10000
+    assert_invariants()
+
+
+def test_a_taker_short_of_margin_is_told_so_at_once(world, monkeypatch):
+    """Only the taker's own account failing (its balance moved between the read and the commit): 400, one try."""
+    from chalicelib.trading import service
+    mm, _ = world.account()
+    tr, _ = world.account(100)
+    world.push(70005)
+    world.pair(mm, 69000, 70000)
+    monkeypatch.setattr(service, "check_available", lambda available, required: None)  # the read said enough
+    commits = count_commits(monkeypatch)
+    r = world.order(tr, "buy", "0.01")
+    assert r.status == 400 and r.json["code"] == "INSUFFICIENT_MARGIN", r.json
+    assert len(commits) == 1
+    assert world.me(tr)["availableBalance"] == 100
+    assert_invariants()
