@@ -36,7 +36,7 @@ import boto3
 from aiohttp import web
 from botocore.config import Config
 
-from local import engines, lambdas, seed as seeding
+from local import engines, lambdas, routing, seed as seeding
 from local.gateway import Gateway
 
 log = logging.getLogger("local.stack")
@@ -144,6 +144,7 @@ def load_app(module: str, management_endpoint: str, concurrency: int = 10):
         sys.path.insert(0, ROOT)
     _per_thread_log_keys()
     _connection_pool(concurrency + 16)  # the request threads and the pumps
+    routing.install()  # API Gateway's greedy {proxy+} matching for chalice's local router
     app = importlib.import_module(module).app
     _per_thread_request_state(app)
     if app.websocket_api is not None:

@@ -17,7 +17,9 @@ import pytest
 # with a lower work factor.
 os.environ.setdefault("PASSWORD_SCRYPT_N", "1024")
 
-from local import moto_patches  # noqa: E402
+from local import moto_patches, routing  # noqa: E402
+
+routing.install()  # API Gateway's greedy {proxy+} matching for chalice.test.Client (as the local stack does)
 
 moto_patches.apply()  # emulator fixes (moto number arithmetic); see local/moto_patches.py
 

@@ -1,9 +1,10 @@
 """GET /api/openapi.json (the document, chalicelib/openapi/service.py) and the answers for what no route serves:
 an unknown path is 404 and a known path with another method is 405, both in the error envelope, instead of API
-Gateway's 403 asking for an AWS signature (`add_fallbacks`, called by app.py after every Blueprint)."""
+Gateway's 403 asking for an AWS signature (`add_fallbacks`, called by app.py after every Blueprint). API Gateway
+matches /{proxy+} at any depth; chalice's local router needs local/routing.py to do the same (the local stack and
+the tests install it; nothing in AWS imports it)."""
 from chalice import Blueprint
 
-from chalicelib import settings
 from chalicelib.common.errors import ApiError
 from chalicelib.common.http import CORS, error_response, route
 from chalicelib.openapi import service
@@ -48,26 +49,3 @@ def add_fallbacks(app) -> None:
         if path not in app.routes:
             app.route(path, methods=list(METHODS), cors=CORS, content_types=CONTENT_TYPES,
                       name=f"not_found{path}")(not_found)
-    if settings.get().aws_lambda_function_name is None:
-        _local_greedy_matching()
-
-
-def _local_greedy_matching() -> None:
-    """chalice's local router (the local gateway's and the test client's) matches a {proxy+} route one segment
-    deep only; API Gateway matches it at any depth, after every more specific route. Teach it the same."""
-    from chalice import local
-    if getattr(local.RouteMatcher, "greedy", False):
-        return
-    original = local.RouteMatcher.match_route
-
-    def match_route(self, url):
-        try:
-            return original(self, url)
-        except ValueError:
-            if CATCH_ALL not in self.route_urls:
-                raise
-            parsed = local.urlparse(url)
-            return local.MatchResult(CATCH_ALL, {"proxy": parsed.path.lstrip("/")},
-                                     local.parse_qs(parsed.query, keep_blank_values=True))
-    local.RouteMatcher.match_route = match_route
-    local.RouteMatcher.greedy = True

@@ -33,6 +33,7 @@ MAX_LIQUIDITY_FILLS = 10  # liquidity orders one new order may take (keeps its t
 BOOK_READ = 3 * MAX_LIQUIDITY_FILLS  # book items read for a new order (the caller's own liquidity is skipped)
 ATTEMPTS = 3  # a cancel re-reads this often when a concurrent change got in first
 ORDER_ATTEMPTS = 10  # a new order re-reads the book and re-plans this often when the book moved under it
+LIQUIDITY_ATTEMPTS = 6  # of which with the quoted liquidity; then against the platform at the reference price
 REPRICE_ATTEMPTS = 5  # only TransactionConflict (the pair still pending) is retried
 MAX_CHECK_ORDERS = 250  # crossing orders per book read by one matching check (more: a follow-up check)
 MAX_CHECK_POSITIONS = 250  # liquidation candidates per side read by one matching check
@@ -79,7 +80,14 @@ class Placed:
 
 def _execute(order: Order) -> Placed:
     """Place a trader order (or a position close): plan against the current book and reference price, then ONE
-    transaction (order, fills, ended pairs, positions, balances, ledger); re-planned when the book moved."""
+    transaction (order, fills, ended pairs, positions, balances, ledger); re-planned when the book moved.
+
+    Progress under quote churn: market makers reprice every second, each reprice ending the orders a plan took. A
+    plan whose liquidity ended is re-made at once without it (the book index may still list it). After
+    LIQUIDITY_ATTEMPTS plans that all found their quotes gone, the order is planned without liquidity: it fills
+    against the platform at the reference price (rule 2 of matching.plan_order, as any unfilled rest does), so a
+    trader's order never fails because the quotes move faster than it can commit. BUSY (503) remains only for an
+    order with no reference price, or one whose own account or position keeps changing under it."""
     symbol, now = order.symbol, order.created_at
     opp = opposite(order.side)
     bound = keys.crossing_bound(opp, order.price) if order.type == LIMIT else None
@@ -87,8 +95,12 @@ def _execute(order: Order) -> Placed:
     why: list[str] = []  # what each failed attempt ran into (logged when the order gives up)
     for attempt in range(ORDER_ATTEMPTS):
         reference = store.reference_price(symbol)
-        items = [i for i in store.book(symbol, LIQUIDITY, opp, bound=bound, limit=BOOK_READ + len(ended))
-                 if i.order_id not in ended and i.pair_id not in ended]
+        house_only = attempt >= LIQUIDITY_ATTEMPTS  # the quotes moved under every plan: the platform fills it
+        if house_only and reference is None:
+            break
+        items = [] if house_only else [
+            i for i in store.book(symbol, LIQUIDITY, opp, bound=bound, limit=BOOK_READ + len(ended))
+            if i.order_id not in ended and i.pair_id not in ended]
         liquidity = [to_order(i) for i in items] + [p for p in map(partner_of, items) if p is not None]
         needs = order_needs(order, liquidity, MAX_LIQUIDITY_FILLS)
         account, pos_items = store.read_positions(symbol, needs.account_ids | {order.account_id},
@@ -108,6 +120,9 @@ def _execute(order: Order) -> Placed:
         store.add_settlement(tx, plan.settlement, ctx, taker_id=order.order_id)
         try:
             tx.commit()
+            if house_only:
+                logger.info("order filled by the platform: the quotes moved under every plan",
+                            extra={"orderId": order.order_id, "attempts": why})
             return Placed(plan, ctx, ctx.fills)
         except (InsufficientFunds, ConditionFailed) as e:
             if "claim:new" in e.failed:

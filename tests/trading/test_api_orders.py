@@ -379,3 +379,60 @@ def test_a_taker_short_of_margin_is_told_so_at_once(world, monkeypatch):
     assert len(commits) == 1
     assert world.me(tr)["availableBalance"] == 100
     assert_invariants()
+
+
+def test_quotes_that_move_under_every_plan_leave_the_order_to_the_platform(world, monkeypatch):
+    """Makers reprice every second; a taker's plan can find its quotes repriced on every attempt. After
+    LIQUIDITY_ATTEMPTS such plans the order fills against the platform at the reference price (as its unfilled
+    rest would), instead of 503 BUSY; the makers' quotes are untouched by it."""
+    import threading
+
+    from chalicelib.ledger.store import Tx
+    from chalicelib.trading import service
+    mm, mm_uid = world.account()
+    tr, _ = world.account()
+    world.push(70005)
+    state = {"pair": world.pair(mm, 69000, 70000).json["pairId"], "reprices": 0}
+    real, taker_thread = Tx.commit, threading.get_ident()
+
+    def reprice_first(tx, *a, **kw):  # a maker's reprice lands between every taker's read and its commit
+        if threading.get_ident() == taker_thread and any(tag.startswith("pair:") for *_, tag in tx._ops) \
+                and state["reprices"] < 50:
+            def go():
+                out = service.reprice(mm_uid, {"pairId": state["pair"], "newBidPrice": 69000,
+                                               "newAskPrice": 70000 + state["reprices"] % 2})
+                state["pair"] = out["pairId"]
+            t = threading.Thread(target=go)  # its own context: not the taker's request
+            t.start()
+            t.join()
+            state["reprices"] += 1
+        return real(tx, *a, **kw)
+
+    monkeypatch.setattr(Tx, "commit", reprice_first)
+    r = world.order(tr, "buy", "0.01")
+    assert r.status == 201, r.json
+    assert [(f["counterparty"], dec(f["price"])) for f in r.json["fills"]] == [("house", D(70005))]
+    assert state["reprices"] == service.LIQUIDITY_ATTEMPTS  # every plan with liquidity found its quote repriced
+    pairs = world.api.get("/api/liquidity/pairs?status=pending", token=mm).json
+    assert [p["pairId"] for p in pairs] == [state["pair"]]
+    live = pairs[0]
+    assert dec(live["askPrice"]) in (D(70000), D(70001))
+    # the maker's live pair and nothing else: bid 69000 and its last ask, 0.01 each at leverage 1
+    assert world.me(mm)["frozenMargin"] == D("690") + dec(live["askPrice"]) * D("0.01")
+    assert_invariants()
+
+
+def test_without_a_reference_price_churning_quotes_end_in_busy_and_nothing_written(world, monkeypatch):
+    from chalicelib.ledger.store import ConditionFailed, Tx
+    mm, _ = world.account()
+    tr, _ = world.account()
+    world.pair(mm, 69000, 70000)  # quotes, but no price was ever pushed
+
+    def always_stale(tx, *a, **kw):
+        raise ConditionFailed("order:gone", failed=("order:gone",))
+
+    before = count_orders()
+    monkeypatch.setattr(Tx, "commit", always_stale)
+    r = world.order(tr, "buy", "0.01")
+    assert r.status == 503 and r.json["code"] == "BUSY" and r.headers.get("Retry-After") == "1", r.json
+    assert count_orders() == before
