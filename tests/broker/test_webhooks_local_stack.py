@@ -2,47 +2,21 @@
 stack's own SQS pump and queue handler is captured by a receiver here, and the guide's Node.js verifyWebhook
 accepts its signature unchanged and rejects a tampered body."""
 import json
-import os
-import signal
-import subprocess
-import sys
 import time
 
 import pytest
 import requests
 
 from tests.broker.test_webhooks import node_verify
+from tests.fixtures.local_stack import SCRUB, local_stack as start_local_stack
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 pytestmark = pytest.mark.timeout(240)  # node (the guide's verifier) is installed by `make test`, like DynamoDB Local
-SCRUB = ("TABLE_PREFIX", "DYNAMODB_ENDPOINT", "SQS_ENDPOINT", "MAIN_TABLE", "TICKS_TABLE", "CONNECTIONS_TABLE",
-         "BROADCAST_QUEUE_URL", "MATCHING_QUEUE_URL", "WEBHOOKS_QUEUE_URL", "AWS_ENDPOINT_URL", "AWS_PROFILE")
 
 
 @pytest.fixture
 def local_stack(tmp_path):
-    env = {k: v for k, v in os.environ.items() if k not in SCRUB and not k.startswith("AWS_ENDPOINT_URL")}
-    env.update({"PORT": "0", "FEED": "off", "DB": "moto", "STACK_INFO_PATH": str(tmp_path / "stack.json"),
-                "CREDS_PATH": str(tmp_path / "creds.json"), "ADMIN_PASSWORD": "Local-Admin-Pass-1"})
-    log = open(tmp_path / "stack.log", "w+")
-    proc = subprocess.Popen([sys.executable, "-m", "local.stack"], cwd=ROOT, env=env, stdout=log, stderr=log)
-    try:
-        deadline = time.monotonic() + 120
-        while not (tmp_path / "creds.json").exists():
-            if proc.poll() is not None or time.monotonic() > deadline:
-                log.seek(0)
-                pytest.fail(f"local stack did not come up:\n{log.read()[-3000:]}")
-            time.sleep(0.2)
-        time.sleep(0.2)  # the file is written in one go; give the writer a moment to close it
-        yield json.loads((tmp_path / "creds.json").read_text())
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
+    with start_local_stack(tmp_path, unset=SCRUB, env={"FEED": "off", "ADMIN_PASSWORD": "Local-Admin-Pass-1"}) as s:
+        yield s.creds
 
 
 def _wait(receiver, n, timeout=30):

@@ -3,17 +3,12 @@ answered with the contract's `error` message while the connection keeps working:
 the local stack's gateway with a real client (a 129 KB message reaches the handler instead of closing the socket)."""
 import asyncio
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 
 import pytest
 import websockets
 
 from chalicelib.realtime import handlers, store
-from tests.fixtures.aws import ROOT
+from tests.fixtures.local_stack import local_stack
 
 
 def test_the_101st_subscription_is_refused_and_the_connection_still_works(moto_db, monkeypatch):
@@ -36,30 +31,11 @@ def test_the_101st_subscription_is_refused_and_the_connection_still_works(moto_d
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("wscaps")
-    env = {**os.environ, "PORT": "0", "FEED": "off", "DB": "moto", "CREDS_PATH": str(tmp / "creds.json"),
-           "STACK_INFO_PATH": str(tmp / "stack.json"), "LOG_LEVEL": "WARNING", "WS_MAX_SUBSCRIPTIONS": "3"}
-    for k in ("TABLE_PREFIX", "DYNAMODB_ENDPOINT", "MAIN_TABLE", "TICKS_TABLE", "CONNECTIONS_TABLE", "MARKET_TABLE"):
-        env.pop(k, None)
-    log = open(tmp / "stack.log", "w+")
-    proc = subprocess.Popen([sys.executable, "-m", "local.stack"], cwd=ROOT, env=env, stdout=log, stderr=log)
-    try:
-        deadline = time.monotonic() + 120
-        while not (tmp / "creds.json").exists():
-            if proc.poll() is not None or time.monotonic() > deadline:
-                log.seek(0)
-                pytest.fail(f"local stack did not come up:\n{log.read()[-3000:]}")
-            time.sleep(0.2)
-        time.sleep(0.2)
-        yield json.loads((tmp / "creds.json").read_text())
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
+    with local_stack(tmp_path_factory.mktemp("wscaps"),
+                     env={"FEED": "off", "LOG_LEVEL": "WARNING", "WS_MAX_SUBSCRIPTIONS": "3"},
+                     unset=("TABLE_PREFIX", "DYNAMODB_ENDPOINT", "MAIN_TABLE", "TICKS_TABLE", "CONNECTIONS_TABLE",
+                            "MARKET_TABLE")) as s:
+        yield s.creds
 
 
 async def _ask(ws, msg) -> dict:

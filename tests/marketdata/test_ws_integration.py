@@ -7,7 +7,6 @@ on the wall clock, plus the 1-message-per-second limit (with 100 ms of slack for
 import asyncio
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -18,46 +17,18 @@ import pytest
 import requests
 import websockets
 
+from tests.fixtures.local_stack import local_stack
 from tests.helpers import spec_file
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 pytestmark = pytest.mark.timeout(300)
 
 
-def _wait_for(path: str, proc: subprocess.Popen, log, timeout: float = 120) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            log.seek(0)
-            raise AssertionError(f"stack exited with {proc.returncode}:\n{log.read()[-4000:]}")
-        if os.path.exists(path):
-            with open(path) as f:
-                doc = json.load(f)
-            if doc.get("admin"):
-                return doc
-        time.sleep(0.2)
-    raise AssertionError(f"{path} did not appear within {timeout} s")
-
-
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    tmp = str(tmp_path_factory.mktemp("mdstack"))
-    creds = os.path.join(tmp, "creds.json")
-    env = {**os.environ, "PORT": "0", "FEED": "off", "SEED": "on", "DB": "moto", "CREDS_PATH": creds,
-           "STACK_INFO_PATH": os.path.join(tmp, "stack.json"), "LOG_LEVEL": "WARNING"}
-    log = open(os.path.join(tmp, "stack.log"), "w+")
-    proc = subprocess.Popen([sys.executable, "-m", "local.stack"], cwd=ROOT, env=env, stdout=log, stderr=log)
-    try:
-        info = _wait_for(creds, proc, log)
-        yield info
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
+    with local_stack(tmp_path_factory.mktemp("mdstack"),
+                     env={"FEED": "off", "SEED": "on", "LOG_LEVEL": "WARNING"}) as s:
+        yield s.creds
 
 
 def api(stack, method, path, token=None, **kw):

@@ -4,41 +4,23 @@ delete_connection and leaves another account's open; status and reset over real 
 real socket answers with the snapshot after `subscribed`."""
 import asyncio
 import json
-import os
-import signal
-import subprocess
-import sys
 import uuid
 
 import pytest
 import requests
 import websockets
 
-from tests.marketdata.test_ws_integration import _wait_for
+from tests.fixtures.local_stack import local_stack
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 pytestmark = pytest.mark.timeout(240)
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    tmp = str(tmp_path_factory.mktemp("sandboxstack"))
-    creds = os.path.join(tmp, "creds.json")
-    env = {**os.environ, "PORT": "0", "FEED": "off", "SEED": "on", "DB": "moto", "CREDS_PATH": creds,
-           "STACK_INFO_PATH": os.path.join(tmp, "stack.json"), "LOG_LEVEL": "WARNING"}
-    env.pop("SANDBOX", None)  # the stack's own default: on
-    log = open(os.path.join(tmp, "stack.log"), "w+")
-    proc = subprocess.Popen([sys.executable, "-m", "local.stack"], cwd=ROOT, env=env, stdout=log, stderr=log)
-    try:
-        yield _wait_for(creds, proc, log)
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
+    with local_stack(tmp_path_factory.mktemp("sandboxstack"),
+                     env={"FEED": "off", "SEED": "on", "LOG_LEVEL": "WARNING"},
+                     unset=("SANDBOX",)) as s:  # the stack's own default: on
+        yield s.creds
 
 
 def call(stack, method, path, token=None, headers=None, **kw):

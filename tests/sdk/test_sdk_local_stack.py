@@ -30,41 +30,17 @@ from requests.adapters import HTTPAdapter
 
 from simtrade import Client, RetryPolicy
 from simtrade.models import MODELS
+from tests.fixtures.local_stack import SCRUB, local_stack
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 pytestmark = pytest.mark.timeout(240)
-SCRUB = ("TABLE_PREFIX", "DYNAMODB_ENDPOINT", "SQS_ENDPOINT", "MAIN_TABLE", "TICKS_TABLE", "CONNECTIONS_TABLE",
-         "BROADCAST_QUEUE_URL", "MATCHING_QUEUE_URL", "WEBHOOKS_QUEUE_URL", "AWS_ENDPOINT_URL", "AWS_PROFILE")
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("sdkstack")
-    env = {k: v for k, v in os.environ.items() if k not in SCRUB and not k.startswith("AWS_ENDPOINT_URL")}
-    env.update({"PORT": "0", "FEED": "off", "BOTS": "on", "CHAIN": "off", "DB": "moto", "LOG_LEVEL": "WARNING",
-                "STACK_INFO_PATH": str(tmp / "stack.json"), "CREDS_PATH": str(tmp / "creds.json")})
-    log = open(tmp / "stack.log", "w+")
-    proc = subprocess.Popen([sys.executable, "-m", "local.stack"], cwd=ROOT, env=env, stdout=log, stderr=log)
-    try:
-        deadline = time.monotonic() + 120
-        while not (tmp / "creds.json").exists():
-            if proc.poll() is not None or time.monotonic() > deadline:
-                log.seek(0)
-                pytest.fail(f"local stack did not come up:\n{log.read()[-3000:]}")
-            time.sleep(0.2)
-        time.sleep(0.2)
-        creds = json.loads((tmp / "creds.json").read_text())
-        creds["info"] = json.loads((tmp / "stack.json").read_text())
-        creds["infoPath"] = str(tmp / "stack.json")
-        yield creds
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
+    with local_stack(tmp_path_factory.mktemp("sdkstack"), unset=SCRUB,
+                     env={"FEED": "off", "BOTS": "on", "CHAIN": "off", "LOG_LEVEL": "WARNING"}) as s:
+        yield {**s.creds, "info": s.info, "infoPath": s.info_path}
 
 
 def test_make_run_starts_the_reference_bot_for_the_demo_symbols(stack):

@@ -9,7 +9,6 @@ measured is printed (pytest -s) for the report.
 import asyncio
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -19,46 +18,18 @@ import pytest
 import requests
 import websockets
 
+from tests.fixtures.local_stack import local_stack
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 pytestmark = pytest.mark.timeout(240)
 SYMBOL = "XAUUSD"  # seeded by the stack at 2350 (FEED off: the price does not move, nothing fills)
 
 
-def _wait_for(path: str, proc: subprocess.Popen, log, timeout: float = 120) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            log.seek(0)
-            raise AssertionError(f"stack exited with {proc.returncode}:\n{log.read()[-4000:]}")
-        if os.path.exists(path):
-            with open(path) as f:
-                doc = json.load(f)
-            if doc.get("admin"):
-                return doc
-        time.sleep(0.2)
-    raise AssertionError(f"{path} did not appear within {timeout} s")
-
-
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    tmp = str(tmp_path_factory.mktemp("mmstack"))
-    creds = os.path.join(tmp, "creds.json")
-    env = {**os.environ, "PORT": "0", "FEED": "off", "SEED": "on", "DB": "moto", "CREDS_PATH": creds,
-           "STACK_INFO_PATH": os.path.join(tmp, "stack.json"), "LOG_LEVEL": "WARNING"}
-    log = open(os.path.join(tmp, "stack.log"), "w+")
-    proc = subprocess.Popen([sys.executable, "-m", "local.stack"], cwd=ROOT, env=env, stdout=log, stderr=log)
-    try:
-        info = _wait_for(creds, proc, log)
-        info["stackInfoPath"] = env["STACK_INFO_PATH"]
-        yield info
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
+    with local_stack(tmp_path_factory.mktemp("mmstack"),
+                     env={"FEED": "off", "SEED": "on", "LOG_LEVEL": "WARNING"}) as s:
+        yield {**s.creds, "stackInfoPath": s.info_path}
 
 
 def api(stack, method, path, token=None, **kw):

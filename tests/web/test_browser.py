@@ -7,11 +7,8 @@ screenshot under test-artifacts/browser/ (gitignored; CI keeps it as an artifact
 """
 import functools
 import http.server
-import json
 import os
-import signal
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -20,6 +17,8 @@ import boto3
 import jwt
 import pytest
 import requests
+
+from tests.fixtures.local_stack import local_stack
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
@@ -34,46 +33,15 @@ sync_api = pytest.importorskip("playwright.sync_api")
 
 # --- the stack, the feeder, the second origin -----------------------------------------------------------------
 
-def _wait_for(path, proc, log, timeout=120):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            log.seek(0)
-            raise AssertionError(f"stack exited with {proc.returncode}:\n{log.read()[-4000:]}")
-        if os.path.exists(path):
-            with open(path) as f:
-                doc = json.load(f)
-            if doc.get("admin"):
-                return doc
-        time.sleep(0.2)
-    raise AssertionError(f"{path} did not appear within {timeout} s")
-
-
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
     if not os.path.exists(BUNDLE) or any(
             os.path.getmtime(os.path.join(ROOT, "web", "widget", f)) > os.path.getmtime(BUNDLE)
             for f in os.listdir(os.path.join(ROOT, "web", "widget"))):
         subprocess.run(["node", os.path.join(ROOT, "web", "widget", "build.mjs")], cwd=ROOT, check=True)
-    tmp = str(tmp_path_factory.mktemp("webstack"))
-    creds, info = os.path.join(tmp, "creds.json"), os.path.join(tmp, "stack.json")
-    env = {**os.environ, "PORT": "0", "FEED": "off", "SEED": "on", "DB": "moto", "CREDS_PATH": creds,
-           "STACK_INFO_PATH": info, "LOG_LEVEL": "WARNING", "LAMBDA_CONCURRENCY": "8"}
-    log = open(os.path.join(tmp, "stack.log"), "w+")
-    proc = subprocess.Popen([sys.executable, "-m", "local.stack"], cwd=ROOT, env=env, stdout=log, stderr=log)
-    try:
-        doc = _wait_for(creds, proc, log)
-        with open(info) as f:
-            doc["info"] = json.load(f)
-        yield doc
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
+    with local_stack(tmp_path_factory.mktemp("webstack"),
+                     env={"FEED": "off", "SEED": "on", "LOG_LEVEL": "WARNING", "LAMBDA_CONCURRENCY": "8"}) as s:
+        yield {**s.creds, "info": s.info}
 
 
 def api(stack, method, path, token=None, key=None, **kw):
