@@ -31,7 +31,8 @@ def register(req):
     return 201, service.register(req.body)
 
 
-@route(bp, "/api/auth/login", ["POST"], body=LoginBody, response="chalicelib.auth.responses:SessionView", errors=(401, 429))
+@route(bp, "/api/auth/login", ["POST"], body=LoginBody, response="chalicelib.auth.responses:SessionView",
+       errors=(401, 429))
 def login(req):
     return service.login(req.body.username, req.body.password, source_ip(req.raw))
 
