@@ -4,6 +4,7 @@ from chalicelib.common.responses import Money, Ms, View
 
 class AccountView(View):
     """accounts.logic.account_view."""
+    beyond_contract = ('parentBrokerId', 'brandRootId', 'createdAt')
     userId: str
     username: str
     role: str

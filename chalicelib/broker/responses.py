@@ -22,6 +22,7 @@ class ApiKeyView(View):
 
 class CreatedApiKeyView(ApiKeyView):
     """POST /api/broker/api-keys: the key and the webhook secret, shown this once."""
+    beyond_contract = ('name', 'hasWebhookSecret', 'keyHint', 'status', 'createdAt', 'revokedAt')
     key: str
     webhookSecret: str | None
 
@@ -77,6 +78,7 @@ class SubBrokersView(View):
 
 
 class CreatedSubBrokerView(View):
+    beyond_contract = ('email', 'name', 'created_at')
     ok: bool
     user_id: str
     username: str
@@ -89,6 +91,7 @@ class CreatedSubBrokerView(View):
 
 
 class UpgradedView(View):
+    beyond_contract = ('account_id',)
     ok: bool
     user_id: str
     account_id: str
@@ -103,6 +106,7 @@ class UpgradedView(View):
 # --- v1: balance and clients -----------------------------------------------------------------------------------
 
 class BrokerBalanceView(View):
+    beyond_contract = ('frozen_margin', 'position_margin')
     broker_id: str
     currency: str
     balance: Money
@@ -113,6 +117,7 @@ class BrokerBalanceView(View):
 
 class ClientView(View):
     """service.client_view: user_id is the broker's own id for the client, account_id the platform's."""
+    beyond_contract = ('account_id', 'role', 'wallet_address', 'broker_id')
     user_id: str
     account_id: str
     username: str

@@ -37,6 +37,7 @@ class TickerView(View):
 
 class CandleView(View):
     """logic.candle_view."""
+    beyond_contract = ('closeTime',)
     openTime: Ms
     closeTime: Ms
     open: Money

@@ -10,6 +10,7 @@ class Archived(View):
 
 class ResetView(View):
     """sandbox.service.reset: ok false when a position could not be closed (positionsLeft)."""
+    beyond_contract = ('ok', 'balance', 'availableBalance', 'balanceAdjustment', 'cancelledPairs', 'cancelledOrders', 'closedPositions', 'positionsLeft', 'archived')
     ok: bool
     epoch: int
     balance: Money

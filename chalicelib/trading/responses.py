@@ -28,6 +28,7 @@ class FillView(View):
 
 class OrderView(View):
     """views.order_view: status pending | filled | cancelled | rejected, kind trader | liquidity."""
+    beyond_contract = ('frozenMargin', 'reduceOnly')
     orderId: str
     clientOrderId: str | None
     symbol: str
@@ -51,6 +52,7 @@ class OrderView(View):
 
 class PlacedOrderView(OrderView):
     """POST /api/orders: the order and its fills of this request."""
+    beyond_contract = ('fills',)
     fills: list[FillView]
 
 
@@ -61,6 +63,7 @@ class CancelledOrderView(OrderView):
 
 class PositionView(View):
     """views.position_view_of: side long | short."""
+    beyond_contract = ('realizedPnl', 'updatedAt')
     positionId: str
     symbol: str
     side: str
@@ -76,6 +79,7 @@ class PositionView(View):
 
 
 class ClosedPositionView(View):
+    beyond_contract = ('symbol', 'orderId', 'closedQuantity', 'remainingQuantity')
     positionId: str
     symbol: str
     orderId: str
@@ -86,6 +90,7 @@ class ClosedPositionView(View):
 
 class PlacedPairView(View):
     """POST /api/liquidity/pairs."""
+    beyond_contract = ('symbol', 'bidPrice', 'askPrice', 'quantity', 'leverage', 'status', 'createdAt')
     pairId: str
     buyOrderId: str
     sellOrderId: str
@@ -110,6 +115,7 @@ class RepricedPairView(View):
 
 
 class CancelledPairView(View):
+    beyond_contract = ('releasedMargin',)
     pairId: str
     cancelledOrderIds: list[str]
     releasedMargin: Money
@@ -117,6 +123,7 @@ class CancelledPairView(View):
 
 class PairView(View):
     """views.pair_view: status pending | filled | cancelled | repriced."""
+    beyond_contract = ('frozenMargin', 'replaces', 'replacedBy', 'updatedAt')
     pairId: str
     symbol: str
     bidPrice: Money
@@ -158,6 +165,7 @@ class RepriceBatchView(View):
 
 
 class CancelAllView(View):
+    beyond_contract = ('count',)
     cancelledPairIds: list[str]
     count: int
     releasedMargin: Money
@@ -166,6 +174,7 @@ class CancelAllView(View):
 
 class CancelAllAfterView(View):
     """The dead-man's switch: deadline null when disarmed (timeoutMs 0)."""
+    beyond_contract = ('enabled', 'currentTime')
     enabled: bool
     timeoutMs: int
     deadline: Ms | None
@@ -174,6 +183,7 @@ class CancelAllAfterView(View):
 
 class MmpView(View):
     """Market-maker protection: the settings (when enabled), the freeze."""
+    beyond_contract = ('enabled', 'frozen')
     enabled: bool
     frozen: bool
     frozenUntil: Ms | None

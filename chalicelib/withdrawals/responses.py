@@ -25,6 +25,7 @@ class _LockFields(View):
 
 class WithdrawalView(PoolWithdrawalView, _LockFields):
     """logic.view: status pending | broker_locked | broker_completed | processing | completed | cancelled."""
+    beyond_contract = ('createdAt', 'currency', 'updatedAt', 'userId')
     walletAddress: str
     updatedAt: Ms | None
     userId: str
@@ -77,6 +78,7 @@ class PoolView(View):
 
 class LockView(View):
     """flows.lock: amount is the netAmount to pay (USDC) to userWalletAddress."""
+    beyond_contract = ('id', 'withdrawalId', 'currency', 'lockedAt', 'lockExpiresAt', 'brokerWalletAddress')
     ok: bool
     status: str
     id: str
