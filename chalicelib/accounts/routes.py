@@ -30,12 +30,13 @@ def my_account(user_id: str) -> dict:
     return account_view(acct, unrealized_pnl(user_id))
 
 
-@route(bp, "/api/accounts/me", ["GET"], auth=guards.any_user)
+@route(bp, "/api/accounts/me", ["GET"], auth=guards.any_user, response="chalicelib.accounts.responses:AccountView")
 def me(req):
     return my_account(req.principal.user_id)
 
 
-@route(bp, "/api/accounts/me/wallet", ["PUT"], auth=guards.any_user, body=WalletBody)
+@route(bp, "/api/accounts/me/wallet", ["PUT"], auth=guards.any_user, body=WalletBody,
+       response="chalicelib.accounts.responses:AccountView")
 def set_wallet(req):
     try:
         address = validate_wallet(req.body.walletAddress)

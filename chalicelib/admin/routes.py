@@ -42,13 +42,14 @@ def broker_view(acct) -> dict:
             "createdAt": acct.created_at}
 
 
-@route(bp, "/api/admin/brokers", ["POST"], auth=guards.admin_only, body=BrokerBody, idempotent=True, status=201)
+@route(bp, "/api/admin/brokers", ["POST"], auth=guards.admin_only, body=BrokerBody, idempotent=True, status=201,
+       response="chalicelib.admin.responses:AdminBrokerView", errors=(409,))
 def create_broker(req):
     return 201, broker_view(service.create_broker(req.body))
 
 
 @route(bp, "/api/admin/accounts/{user_id}/credit", ["POST"], auth=guards.admin_only, body=CreditBody,
-       idempotent=True, status=201)
+       idempotent=True, status=201, response="chalicelib.admin.responses:CreditView")
 def credit(req, user_id):
     acct = accounts.get(user_id)
     if acct is None or acct.role == "system":
@@ -62,7 +63,8 @@ def credit(req, user_id):
                  "balance": accounts.get(user_id, consistent=True).balance}
 
 
-@route(bp, "/api/admin/sessions/revoke", ["POST"], auth=guards.admin_only, body=RevokeBody)
+@route(bp, "/api/admin/sessions/revoke", ["POST"], auth=guards.admin_only, body=RevokeBody,
+       response="chalicelib.admin.responses:RevokeView")
 def revoke(req):
     if accounts.get(req.body.userId) is None:
         raise not_found("account")

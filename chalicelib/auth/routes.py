@@ -25,17 +25,19 @@ class LoginBody(Body):
     password: Str = Field(min_length=1, max_length=128)
 
 
-@route(bp, "/api/auth/register", ["POST"], body=RegisterBody, status=201, rate="register")
+@route(bp, "/api/auth/register", ["POST"], body=RegisterBody, status=201, rate="register",
+       response="chalicelib.auth.responses:SessionView")
 def register(req):
     return 201, service.register(req.body)
 
 
-@route(bp, "/api/auth/login", ["POST"], body=LoginBody)
+@route(bp, "/api/auth/login", ["POST"], body=LoginBody, response="chalicelib.auth.responses:SessionView",
+       errors=(401, 429))
 def login(req):
     return service.login(req.body.username, req.body.password, source_ip(req.raw))
 
 
-@route(bp, "/api/auth/logout", ["POST"], auth=guards.any_user)
+@route(bp, "/api/auth/logout", ["POST"], auth=guards.any_user, response="chalicelib.common.responses:Ok")
 def logout(req):
     store.revoke(guards.bearer_token(req.raw))
     return {"ok": True}
@@ -80,7 +82,7 @@ def _redirect_to_chart(raw, done):
         "Referrer-Policy": "no-referrer"})
 
 
-@route(bp, "/api/auth/sso", ["GET"], rate="sso")
+@route(bp, "/api/auth/sso", ["GET"], rate="sso", errors=(400, 401))
 def sso_redirect(req):
     """Browser redirect: 302 to /pages/chart.html#auth_token=<session token> (the page moves it into
     localStorage.auth_token and clears the fragment). Rejected: 401, an HTML page for browsers, else JSON."""
@@ -94,7 +96,8 @@ def sso_redirect(req):
     return _redirect_to_chart(req.raw, done)
 
 
-@route(bp, "/api/auth/sso/token", ["POST"], body=SsoTokenBody, rate="sso")
+@route(bp, "/api/auth/sso/token", ["POST"], body=SsoTokenBody, rate="sso",
+       response="chalicelib.auth.responses:SsoSessionView", errors=(401,))
 def sso_token(req):
     """The widget's silent login: {token: <JWT>} -> {token, user, logoutRedirectUrl}."""
     from chalicelib.auth import sso_service

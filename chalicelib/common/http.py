@@ -106,6 +106,9 @@ class RouteInfo:
     query: type | None
     status: int
     idempotent: bool
+    response: Any = None  # "package.module:Name" of the success body's schema, resolved by the OpenAPI builder only
+    rate: str | None = "principal"
+    errors: tuple = ()  # statuses the route answers beyond the ones its auth, inputs and path imply (409, 403...)
 
 
 ROUTES: list[RouteInfo] = []  # every @route registration, in order (read by chalicelib/openapi)
@@ -113,7 +116,8 @@ ROUTES: list[RouteInfo] = []  # every @route registration, in order (read by cha
 
 def route(bp: Blueprint, path: str, methods=("GET",), *, auth: Callable | None = None,
           body: type[BaseModel] | None = None, query: type[BaseModel] | None = None,
-          idempotent: bool = False, status: int = 200, content_types=None, rate: str | None = "principal"):
+          idempotent: bool = False, status: int = 200, content_types=None, rate: str | None = "principal",
+          response: str | None = None, errors: tuple = ()):
     """Register a view on a Blueprint with the platform's conventions.
 
     auth: a callable(raw_request) -> Principal (raises ApiError) or None for public routes.
@@ -121,10 +125,14 @@ def route(bp: Blueprint, path: str, methods=("GET",), *, auth: Callable | None =
     idempotent: honour the Idempotency-Key header (stored response replayed for 24 h).
     rate: "principal" (authenticated routes: per session token / API key), "register" or "sso" (public routes: per
     source address), None (not limited). See chalicelib/limits/service.py.
+    response: the success body's schema for the OpenAPI document, as a string "chalicelib.<capability>.responses:Name"
+    (a pydantic model, or a type such as list[Model]) so the models are imported by the document's builder only,
+    never on the handler's import path (cold start). errors: the route's own extra statuses (e.g. (409,)).
     A view returns (status, body) / body / chalice Response.
     """
     def decorator(fn):
-        ROUTES.append(RouteInfo(path, tuple(methods), fn, auth, body, query, status, idempotent))
+        ROUTES.append(RouteInfo(path, tuple(methods), fn, auth, body, query, status, idempotent, response, rate,
+                                tuple(errors)))
 
         def serve(meter: list, params):
             raw = bp.current_request

@@ -79,7 +79,7 @@ def symbol_view(cfg: store.SymbolConfig, state=None, bid=None, ask=None) -> dict
 
 # --- symbols -----------------------------------------------------------------------------------------------
 
-@route(bp, "/api/symbols", ["GET"])
+@route(bp, "/api/symbols", ["GET"], response="chalicelib.marketdata.responses:Symbols")
 def list_symbols(req):
     configs = store.list_symbols()
     states = store.get_states([c.symbol for c in configs]) if configs else {}
@@ -87,14 +87,15 @@ def list_symbols(req):
 
 
 @route(bp, "/api/broker/symbols", ["POST"], auth=guards.broker_or_admin, body=SymbolBody, idempotent=True,
-       status=201)
+       status=201, response="chalicelib.marketdata.responses:SymbolView", errors=(409,))
 def create_symbol(req):
     return symbol_view(service.create_symbol(req.principal, req.body))
 
 
 # --- the price feed ----------------------------------------------------------------------------------------
 
-@route(bp, "/api/broker/price-feed", ["POST"], auth=guards.broker_or_admin, body=PriceFeedBody)
+@route(bp, "/api/broker/price-feed", ["POST"], auth=guards.broker_or_admin, body=PriceFeedBody,
+       response="chalicelib.marketdata.responses:PriceFeedView")
 def price_feed(req):
     b: PriceFeedBody = req.body
     cfg = known(b.symbol)
@@ -113,7 +114,7 @@ def price_feed(req):
 
 # --- market data -------------------------------------------------------------------------------------------
 
-@route(bp, "/api/ticker", ["GET"], query=SymbolQuery)
+@route(bp, "/api/ticker", ["GET"], query=SymbolQuery, response="chalicelib.marketdata.responses:TickerView")
 def ticker(req):
     cfg = known(req.query.symbol)
     tick = store.latest_tick(cfg.symbol)
@@ -124,7 +125,7 @@ def ticker(req):
             "nextMatchAt": logic.next_match_at(now_ms(), state.match_at)}
 
 
-@route(bp, "/api/klines", ["GET"], query=KlinesQuery)
+@route(bp, "/api/klines", ["GET"], query=KlinesQuery, response="chalicelib.marketdata.responses:Candles")
 def klines(req):
     q: KlinesQuery = req.query
     if q.interval not in logic.INTERVALS:
@@ -137,7 +138,7 @@ def klines(req):
     return [logic.candle_view(c, q.interval) for c in candles if c.open is not None]  # volume-only: no ticks yet
 
 
-@route(bp, "/api/depth", ["GET"], query=DepthQuery)
+@route(bp, "/api/depth", ["GET"], query=DepthQuery, response="chalicelib.marketdata.responses:DepthView")
 def depth(req):
     cfg = known(req.query.symbol)
     return service.depth_snapshot(cfg.symbol, req.query.limit)

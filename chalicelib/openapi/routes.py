@@ -15,7 +15,7 @@ CATCH_ALL = "/{proxy+}"
 CONTENT_TYPES = ["application/json", "text/plain", "application/x-www-form-urlencoded"]
 
 
-@route(bp, "/api/openapi.json", ["GET"])
+@route(bp, "/api/openapi.json", ["GET"], response="chalicelib.openapi.responses:OpenApiDocument")
 def openapi_document(req):
     """The OpenAPI 3.1 document of every HTTP endpoint."""
     return service.document()

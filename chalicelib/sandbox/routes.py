@@ -19,7 +19,7 @@ def sandbox_user(raw_request):
     return guards.any_user(raw_request)
 
 
-@route(bp, "/api/sandbox/reset", ["POST"], auth=sandbox_user)
+@route(bp, "/api/sandbox/reset", ["POST"], auth=sandbox_user, response="chalicelib.sandbox.responses:ResetView")
 def reset(req):
     return service.reset(req.principal.user_id)
 

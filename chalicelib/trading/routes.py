@@ -123,7 +123,8 @@ liquidity_auth = _guarded(guards.any_user)
 
 # ---- orders ------------------------------------------------------------------------------------------------
 
-@route(bp, "/api/orders", ["POST"], auth=guards.any_user, body=OrderBody, idempotent=True, status=201)
+@route(bp, "/api/orders", ["POST"], auth=guards.any_user, body=OrderBody, idempotent=True, status=201,
+       response="chalicelib.trading.responses:PlacedOrderView", errors=(409,))
 def place_order(req):
     b: OrderBody = req.body
     return 201, service.place_order(req.principal.user_id, symbol=b.symbol, side=b.side, type=b.type,
@@ -131,7 +132,8 @@ def place_order(req):
                                     client_order_id=b.clientOrderId)
 
 
-@route(bp, "/api/orders", ["GET"], auth=guards.any_user, query=OrdersQuery)
+@route(bp, "/api/orders", ["GET"], auth=guards.any_user, query=OrdersQuery,
+       response="chalicelib.trading.responses:Orders")
 def list_orders(req):
     q: OrdersQuery = req.query
     _one_of(q.status, ORDER_STATUSES, "status")
@@ -141,29 +143,32 @@ def list_orders(req):
     return _listing([order_view(i) for i in items], nxt)
 
 
-@route(bp, "/api/orders/{order_id}", ["GET"], auth=guards.any_user)
+@route(bp, "/api/orders/{order_id}", ["GET"], auth=guards.any_user, response="chalicelib.trading.responses:OrderView")
 def get_order(req, order_id):
     return order_view(service.get_own_order(req.principal.user_id, order_id))
 
 
-@route(bp, "/api/orders/{order_id}", ["DELETE"], auth=guards.any_user)
+@route(bp, "/api/orders/{order_id}", ["DELETE"], auth=guards.any_user,
+       response="chalicelib.trading.responses:CancelledOrderView")
 def cancel_order(req, order_id):
     return service.cancel_trader_or_pair_order(req.principal.user_id, order_id)
 
 
 # ---- positions and fills -----------------------------------------------------------------------------------
 
-@route(bp, "/api/positions", ["GET"], auth=guards.any_user)
+@route(bp, "/api/positions", ["GET"], auth=guards.any_user, response="chalicelib.trading.responses:Positions")
 def list_positions(req):
     return store.positions_for(req.principal.user_id)
 
 
-@route(bp, "/api/positions/{position_id}/close", ["POST"], auth=guards.any_user, idempotent=True)
+@route(bp, "/api/positions/{position_id}/close", ["POST"], auth=guards.any_user, idempotent=True,
+       response="chalicelib.trading.responses:ClosedPositionView")
 def close_position(req, position_id):
     return service.close_position(req.principal.user_id, position_id)
 
 
-@route(bp, "/api/trades", ["GET"], auth=guards.any_user, query=TradesQuery)
+@route(bp, "/api/trades", ["GET"], auth=guards.any_user, query=TradesQuery,
+       response="chalicelib.trading.responses:Fills")
 def list_trades(req):
     q: TradesQuery = req.query
     items, nxt = store.list_fills(req.principal.user_id, symbol=q.symbol, limit=q.limit, cursor=q.cursor)
@@ -172,7 +177,8 @@ def list_trades(req):
 
 # ---- liquidity pairs (Market Maker API) --------------------------------------------------------------------
 
-@route(bp, "/api/liquidity/pairs", ["POST"], auth=liquidity_auth, body=PairBody, idempotent=True, status=201)
+@route(bp, "/api/liquidity/pairs", ["POST"], auth=liquidity_auth, body=PairBody, idempotent=True, status=201,
+       response="chalicelib.trading.responses:PlacedPairView", errors=(409,))
 @_guarded
 def place_pair(req):
     b: PairBody = req.body
@@ -180,19 +186,22 @@ def place_pair(req):
                                    ask_price=b.askPrice, quantity=b.quantity, leverage=b.leverage)
 
 
-@route(bp, "/api/liquidity/reprice", ["POST"], auth=liquidity_auth, body=RepriceBody, idempotent=True)
+@route(bp, "/api/liquidity/reprice", ["POST"], auth=liquidity_auth, body=RepriceBody, idempotent=True,
+       response="chalicelib.trading.responses:RepricedPairView", errors=(409,))
 @_guarded
 def reprice(req):
     return service.reprice(req.principal.user_id, req.body.model_dump())
 
 
-@route(bp, "/api/liquidity/cancel", ["POST"], auth=liquidity_auth, body=CancelPairBody)
+@route(bp, "/api/liquidity/cancel", ["POST"], auth=liquidity_auth, body=CancelPairBody,
+       response="chalicelib.trading.responses:CancelledPairView")
 @_guarded
 def cancel_pair(req):
     return service.cancel_pair(req.principal.user_id, req.body.pairId)
 
 
-@route(bp, "/api/liquidity/pairs", ["GET"], auth=liquidity_auth, query=PairsQuery)
+@route(bp, "/api/liquidity/pairs", ["GET"], auth=liquidity_auth, query=PairsQuery,
+       response="chalicelib.trading.responses:Pairs")
 @_guarded
 def list_pairs(req):
     q: PairsQuery = req.query
@@ -205,37 +214,40 @@ def list_pairs(req):
 
 # ---- market-maker tools (docs/market-maker.md) ------------------------------------------------------------
 
-@route(bp, "/api/liquidity/reprice-batch", ["POST"], auth=liquidity_auth, idempotent=True)
+@route(bp, "/api/liquidity/reprice-batch", ["POST"], auth=liquidity_auth, idempotent=True,
+       response="chalicelib.trading.responses:RepriceBatchView", errors=(409,))
 @_guarded
 def reprice_batch(req):
     return mm_service.reprice_batch(req.principal.user_id, parse_json_body(req.raw))
 
 
-@route(bp, "/api/liquidity/cancel-all", ["POST"], auth=liquidity_auth)
+@route(bp, "/api/liquidity/cancel-all", ["POST"], auth=liquidity_auth,
+       response="chalicelib.trading.responses:CancelAllView")
 @_guarded
 def cancel_all(req):
     return mm_service.cancel_all_request(req.principal.user_id, parse_json_body(req.raw))
 
 
-@route(bp, "/api/liquidity/cancel-all-after", ["POST"], auth=liquidity_auth)
+@route(bp, "/api/liquidity/cancel-all-after", ["POST"], auth=liquidity_auth,
+       response="chalicelib.trading.responses:CancelAllAfterView")
 @_guarded
 def cancel_all_after(req):
     return mm_service.cancel_all_after(req.principal.user_id, parse_json_body(req.raw))
 
 
-@route(bp, "/api/liquidity/mmp", ["GET"], auth=liquidity_auth)
+@route(bp, "/api/liquidity/mmp", ["GET"], auth=liquidity_auth, response="chalicelib.trading.responses:MmpView")
 @_guarded
 def get_mmp(req):
     return mm_service.mmp_view(req.principal.user_id)
 
 
-@route(bp, "/api/liquidity/mmp", ["PUT"], auth=liquidity_auth)
+@route(bp, "/api/liquidity/mmp", ["PUT"], auth=liquidity_auth, response="chalicelib.trading.responses:MmpView")
 @_guarded
 def put_mmp(req):
     return mm_service.put_mmp(req.principal.user_id, parse_json_body(req.raw))
 
 
-@route(bp, "/api/liquidity/mmp/reset", ["POST"], auth=liquidity_auth)
+@route(bp, "/api/liquidity/mmp/reset", ["POST"], auth=liquidity_auth, response="chalicelib.trading.responses:MmpView")
 @_guarded
 def reset_mmp(req):
     return mm_service.reset_mmp(req.principal.user_id)

@@ -116,7 +116,7 @@ def _color(uid: str) -> str:
     return palette[int(uid.replace("-", "")[:8], 16) % len(palette)] if uid else palette[0]
 
 
-@route(bp, "/api/brand-config", ["GET"], query=BrandQuery)
+@route(bp, "/api/brand-config", ["GET"], query=BrandQuery, response="chalicelib.web.responses:BrandConfigView")
 def brand_config(req):
     root = _brand_root(req.query)
     out = dict(DEFAULT_BRAND) if root is None else {

@@ -26,32 +26,38 @@ V1 = "/api/v1/broker"
 
 
 @route(bp, V1 + "/clients/{client_id}/withdraw", ["POST"], auth=keys.api_key(S.TRANSFER_WITHDRAW),
-       body=WithdrawBody, idempotent=True, status=201)
+       body=WithdrawBody, idempotent=True, status=201,
+       response="chalicelib.withdrawals.responses:V1RequestedWithdrawalView")
 def withdraw(req, client_id):
     return 201, service.request(req.principal, client_id, req.body.amount, req.body.wallet_address)
 
 
-@route(bp, V1 + "/clients/{client_id}/withdrawals", ["GET"], auth=keys.api_key(S.CLIENTS_WITHDRAWALS), query=Page)
+@route(bp, V1 + "/clients/{client_id}/withdrawals", ["GET"], auth=keys.api_key(S.CLIENTS_WITHDRAWALS), query=Page,
+       response="chalicelib.withdrawals.responses:V1ClientWithdrawalsView")
 def client_withdrawals(req, client_id):
     return service.for_client(req.principal, client_id, req.query.limit, req.query.cursor)
 
 
-@route(bp, V1 + "/withdrawal/{withdrawal_id}", ["GET"], auth=keys.api_key(S.WITHDRAWAL_READ))
+@route(bp, V1 + "/withdrawal/{withdrawal_id}", ["GET"], auth=keys.api_key(S.WITHDRAWAL_READ),
+       response="chalicelib.withdrawals.responses:V1VisibleWithdrawalView")
 def get_withdrawal(req, withdrawal_id):
     return service.visible(req.principal, withdrawal_id)
 
 
-@route(bp, f"{V1}/withdrawals/pending", ["GET"], auth=keys.api_key(S.WITHDRAWAL_LIST), query=Page)
+@route(bp, f"{V1}/withdrawals/pending", ["GET"], auth=keys.api_key(S.WITHDRAWAL_LIST), query=Page,
+       response="chalicelib.withdrawals.responses:PoolView")
 def pending_withdrawals(req):
     return service.pending(req.query.limit, req.query.cursor)
 
 
-@route(bp, V1 + "/withdrawal/{withdrawal_id}/lock", ["POST"], auth=keys.api_key(S.WITHDRAWAL_LOCK))
+@route(bp, V1 + "/withdrawal/{withdrawal_id}/lock", ["POST"], auth=keys.api_key(S.WITHDRAWAL_LOCK),
+       response="chalicelib.withdrawals.responses:LockView", errors=(409,))
 def lock_withdrawal(req, withdrawal_id):
     return service.lock(req.principal, withdrawal_id)
 
 
-@route(bp, V1 + "/withdrawal/{withdrawal_id}/unlock", ["POST"], auth=keys.api_key(S.WITHDRAWAL_UNLOCK))
+@route(bp, V1 + "/withdrawal/{withdrawal_id}/unlock", ["POST"], auth=keys.api_key(S.WITHDRAWAL_UNLOCK),
+       response="chalicelib.withdrawals.responses:UnlockView", errors=(409,))
 def unlock_withdrawal(req, withdrawal_id):
     return service.unlock(req.principal, withdrawal_id)
 
@@ -89,7 +95,8 @@ def _amount(amount):
 
 # --- the user's own withdrawals ------------------------------------------------------------------------------
 
-@route(bp, "/api/withdrawals", ["POST"], auth=guards.any_user, body=WithdrawalBody, idempotent=True, status=201)
+@route(bp, "/api/withdrawals", ["POST"], auth=guards.any_user, body=WithdrawalBody, idempotent=True, status=201,
+       response="chalicelib.withdrawals.responses:WithdrawalView")
 def create_withdrawal(req):
     acct = accounts.get(req.principal.user_id, consistent=True)
     if acct is None:
@@ -101,31 +108,36 @@ def create_withdrawal(req):
     return 201, logic.view(w)
 
 
-@route(bp, "/api/withdrawals", ["GET"], auth=guards.any_user, query=PageQuery)
+@route(bp, "/api/withdrawals", ["GET"], auth=guards.any_user, query=PageQuery,
+       response="chalicelib.withdrawals.responses:WithdrawalsView")
 def list_withdrawals(req):
     items, nxt = wd_store.for_user(req.principal.user_id, req.query.limit, req.query.cursor)
     return {"withdrawals": [logic.view(w) for w in items], "nextCursor": nxt}
 
 
-@route(bp, "/api/withdrawals/{withdrawal_id}", ["GET"], auth=guards.any_user)
+@route(bp, "/api/withdrawals/{withdrawal_id}", ["GET"], auth=guards.any_user,
+       response="chalicelib.withdrawals.responses:WithdrawalView")
 def get_own_withdrawal(req, withdrawal_id):
     return logic.view(flows.own(req.principal.user_id, withdrawal_id))
 
 
-@route(bp, "/api/withdrawals/{withdrawal_id}/cancel", ["POST"], auth=guards.any_user)
+@route(bp, "/api/withdrawals/{withdrawal_id}/cancel", ["POST"], auth=guards.any_user,
+       response="chalicelib.withdrawals.responses:WithdrawalActionView", errors=(409,))
 def cancel_withdrawal(req, withdrawal_id):
     return {"ok": True, **logic.view(flows.cancel(req.principal.user_id, withdrawal_id))}
 
 
 # --- the broker's bound wallet (the `from` of chain verification) -------------------------------------------
 
-@route(bp, "/api/broker/wallet", ["PUT"], auth=guards.broker_or_admin, body=WalletBody)
+@route(bp, "/api/broker/wallet", ["PUT"], auth=guards.broker_or_admin, body=WalletBody,
+       response="chalicelib.withdrawals.responses:BoundWalletView")
 def bind_wallet(req):
     acct = accounts.set_wallet(req.principal.user_id, _wallet(req.body.walletAddress))
     return {"ok": True, "userId": acct.user_id, "walletAddress": acct.wallet_address}
 
 
-@route(bp, "/api/broker/wallet", ["GET"], auth=guards.broker_or_admin)
+@route(bp, "/api/broker/wallet", ["GET"], auth=guards.broker_or_admin,
+       response="chalicelib.withdrawals.responses:WalletView")
 def get_wallet(req):
     acct = accounts.get(req.principal.user_id, consistent=True)
     return {"userId": req.principal.user_id, "walletAddress": acct.wallet_address if acct else None}
@@ -133,7 +145,8 @@ def get_wallet(req):
 
 # --- the platform's payout queue ----------------------------------------------------------------------------
 
-@route(bp, "/api/admin/withdrawals", ["GET"], auth=guards.admin_only, query=AdminQuery)
+@route(bp, "/api/admin/withdrawals", ["GET"], auth=guards.admin_only, query=AdminQuery,
+       response="chalicelib.withdrawals.responses:WithdrawalsView")
 def admin_withdrawals(req):
     q = req.query
     items, nxt = wd_store.by_status(q.status, q.limit, q.cursor)
@@ -141,6 +154,6 @@ def admin_withdrawals(req):
 
 
 @route(bp, "/api/admin/withdrawals/{withdrawal_id}/complete", ["POST"], auth=guards.admin_only, body=CompleteBody,
-       idempotent=True)
+       idempotent=True, response="chalicelib.withdrawals.responses:WithdrawalActionView", errors=(409,))
 def admin_complete(req, withdrawal_id):
     return {"ok": True, **logic.view(flows.complete(withdrawal_id, req.body.txHash))}
