@@ -51,11 +51,19 @@ def _security(info: RouteInfo) -> dict:
     return {"security": [{"bearer": []}], **({"x-roles": list(roles)} if roles else {})}
 
 
+def _component(components: dict, name: str, schema: dict) -> None:
+    """Components are named by model class: two different models of one name would silently overwrite each
+    other's schema, so that fails the build instead."""
+    if components.get(name, schema) != schema:
+        raise ValueError(f"two different models are named {name}: rename one")
+    components[name] = schema
+
+
 def _schema(model, components: dict) -> dict:
     schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
     for name, sub in schema.pop("$defs", {}).items():
-        components[name] = sub
-    components[model.__name__] = schema
+        _component(components, name, sub)
+    _component(components, model.__name__, schema)
     return {"$ref": f"#/components/schemas/{model.__name__}"}
 
 
@@ -74,7 +82,7 @@ def _response_schema(ref, components: dict) -> dict:
         return _schema(obj, components)
     schema = TypeAdapter(obj).json_schema(ref_template="#/components/schemas/{model}")
     for name, sub in schema.pop("$defs", {}).items():
-        components[name] = sub
+        _component(components, name, sub)
     return schema
 
 

@@ -72,7 +72,7 @@ class WithdrawalBody(Body):
     walletAddress: Str | None = Field(default=None, max_length=64)
 
 
-class WalletBody(Body):
+class BrokerWalletBody(Body):
     walletAddress: Str = Field(max_length=64)
 
 
@@ -129,7 +129,7 @@ def cancel_withdrawal(req, withdrawal_id):
 
 # --- the broker's bound wallet (the `from` of chain verification) -------------------------------------------
 
-@route(bp, "/api/broker/wallet", ["PUT"], auth=guards.broker_or_admin, body=WalletBody,
+@route(bp, "/api/broker/wallet", ["PUT"], auth=guards.broker_or_admin, body=BrokerWalletBody,
        response="chalicelib.withdrawals.responses:BoundWalletView")
 def bind_wallet(req):
     acct = accounts.set_wallet(req.principal.user_id, _wallet(req.body.walletAddress))

@@ -112,3 +112,22 @@ def test_oversize_body_is_413_and_deep_nesting_400(api):
         r = api.call("POST", "/api/liquidity/reprice", raw=raw, token=tok)
         assert r.status == 400 and r.json["code"] == "MALFORMED_JSON", r
     assert api.get("/api/orders", token=tok).json == []
+
+
+def test_two_different_models_of_one_name_fail_the_build():
+    from pydantic import BaseModel
+
+    from chalicelib.openapi import service
+
+    class Twin(BaseModel):
+        a: int
+
+    first = Twin
+    class Twin(BaseModel):  # noqa: F811 (the point: same name, another model)
+        a: str
+
+    components: dict = {}
+    service._schema(first, components)
+    service._schema(first, components)  # the same model again is fine
+    with pytest.raises(ValueError, match="Twin"):
+        service._schema(Twin, components)
