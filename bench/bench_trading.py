@@ -35,7 +35,6 @@ HTTP_MEMORY_GB = Decimal("0.5")  # api_handler (.chalice/config.json)
 EVENT_MEMORY_GB = Decimal("0.25")  # every other Lambda
 SYMBOL = "BTCUSDT"
 WALLET = "0x" + "ab" * 20
-TODO = "TODO: not on main yet"
 
 
 @dataclass
@@ -185,6 +184,52 @@ def _matching(w: World, event) -> int:
     return 200
 
 
+def _locker(w: World) -> str:
+    """A second broker with a bound wallet and a key with withdrawal:lock (the client's own broker may not be the
+    one that takes its withdrawal from the pool)."""
+    if "locker_key" not in w.extra:
+        token, _ = w.api.create_broker(w.admin)
+        assert w.api.put("/api/broker/wallet", {"walletAddress": "0x" + "cd" * 20}, token=token).status == 200
+        r = w.api.post("/api/broker/api-keys", {"name": "locker", "scopes": ["withdrawal:lock", "withdrawal:read"]},
+                       token=token)
+        assert r.status == 201, r
+        w.extra["locker_key"] = r.json["key"]
+    return w.extra["locker_key"]
+
+
+def _prepare_withdrawal(w: World) -> str:
+    _locker(w)
+    r = w.post(f"/api/v1/broker/clients/{w.client_id}/deposit", {"amount": Decimal(6), "reference": "bench"},
+               key=w.key)
+    assert r.status in (200, 201), r
+    r = w.post(f"/api/v1/broker/clients/{w.client_id}/withdraw", {"amount": Decimal(5)}, key=w.key)
+    assert r.status in (200, 201), r
+    return r.json.get("id") or r.json["withdrawalId"]
+
+
+def _lock(w: World, withdrawal_id: str) -> int:
+    return w.post(f"/api/v1/broker/withdrawal/{withdrawal_id}/lock", {}, key=_locker(w)).status
+
+
+def _prepare_locked(w: World):
+    """A locked withdrawal and the chain payment that settles it (what the poller hands flows.settle after
+    verify.match: the web3 reads are not measured, only the settlement's DynamoDB work)."""
+    from chalicelib.withdrawals import poller, store, verify
+    wid = _prepare_withdrawal(w)
+    assert _lock(w, wid) == 200
+    facts = poller.lock_facts(store.get(wid, consistent=True))
+    log = verify.TransferLog(tx_hash="0x" + uuid.uuid4().hex * 2, log_index=0, block_number=100,
+                             block_time=facts.locked_at // 1000 + 60, address="0x" + "ee" * 20,
+                             topic0=verify.TRANSFER_TOPIC, sender=facts.broker_wallet, recipient=facts.user_wallet,
+                             value=int(facts.net_amount * 10 ** 6))
+    return facts, log
+
+
+def _settle(w: World, state) -> int:
+    from chalicelib.withdrawals import flows
+    return 200 if flows.settle(*state) else 409
+
+
 OPERATIONS = [
     Op("place pair", lambda w, s: w.post("/api/liquidity/pairs", {
         "symbol": SYMBOL, "bidPrice": 68000, "askPrice": 72000, "quantity": Decimal("0.01")}, w.mm).status,
@@ -214,12 +259,11 @@ OPERATIONS = [
     Op("withdrawal request", lambda w, s: w.post(f"/api/v1/broker/clients/{w.client_id}/withdraw",
                                                  {"amount": Decimal(5)}, key=w.key).status,
        Floor(2, 5, why="API key + client; withdrawal, balance hold, 2 ledger entries, transfer")),
-    # Issue 10 (withdrawal lock, on-chain settlement) is not on main yet: these rows measure nothing until it is.
-    # To add them: prepare = a withdrawal request (above), run = POST .../withdrawal/{id}/lock, and the settlement
-    # handler with its chain call stubbed; floors: lock = key + withdrawal; withdrawal (1 conditional write).
-    Op("withdrawal lock", lambda w, s: 0, Floor(2, 0, 1, why="key + withdrawal; one conditional write"),
-       todo=TODO),
-    Op("settlement", lambda w, s: 0, Floor(1, 3, why="withdrawal; withdrawal, balance, ledger"), todo=TODO),
+    Op("withdrawal lock", lambda w, wid: _lock(w, wid),
+       Floor(2, 0, 1, why="API key + withdrawal; the withdrawal, one conditional write"), prepare=_prepare_withdrawal),
+    Op("settlement (chain match)", _settle,
+       Floor(1, 4, why="withdrawal; claim of the tx hash, withdrawal, escrow -> broker, fee (ledger entries)"),
+       prepare=_prepare_locked, lambda_kind="event"),
 ]
 
 

@@ -26,9 +26,11 @@ import json
 import logging
 import os
 import re
+import shutil
 import signal
 import socket
 import sys
+import tempfile
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -156,7 +158,7 @@ def load_app(module: str, management_endpoint: str, concurrency: int = 10):
 
 class Stack:
     """Unset arguments come from the environment (PORT, DB, SEED, APP_MODULE, CREDS_PATH, STACK_INFO_PATH,
-    SCHEDULE_SCALE, LAMBDA_CONCURRENCY); the demo feed is off unless asked for (`make run` turns it on)."""
+    SCHEDULE_SCALE, LAMBDA_CONCURRENCY, DYNAMODB_LOCAL_STORE=disk|memory); the demo feed is off unless asked for (`make run` turns it on)."""
 
     def __init__(self, port: int | None = None, db: str | None = None, seed: bool | None = None,
                  feed: bool = False, app_module: str | None = None, creds_path: str | None = None,
@@ -170,6 +172,7 @@ class Stack:
         self.seed = _flag("SEED", True) if seed is None else seed
         self.feed = feed
         self.app_module = app_module or env("APP_MODULE", "app")
+        self._ddb_dir: str | None = None  # DynamoDB Local's SQLite store (DYNAMODB_LOCAL_STORE=disk, the default)
         self.creds_path = creds_path or env("CREDS_PATH", DEFAULT_CREDS)
         self.info_path = info_path or env("STACK_INFO_PATH", DEFAULT_INFO)
         self.schedule_scale = float(env("SCHEDULE_SCALE", "1")) if schedule_scale is None else schedule_scale
@@ -219,7 +222,9 @@ class Stack:
 
         sqs_engine = engines.moto().start()
         self.engines.append(sqs_engine)
-        ddb_engine = engines.dynamodb_local().start() if self.db == "dynamodb-local" else sqs_engine
+        if self.db == "dynamodb-local" and os.environ.get("DYNAMODB_LOCAL_STORE", "disk") == "disk":
+            self._ddb_dir = tempfile.mkdtemp(prefix="sim-dynamodb-")  # a fresh store per start, removed at stop
+        ddb_engine = engines.dynamodb_local(self._ddb_dir).start() if self.db == "dynamodb-local" else sqs_engine
         if ddb_engine is not sqs_engine:
             self.engines.append(ddb_engine)
         self._configure_env(ddb_engine.endpoint, sqs_engine.endpoint)
@@ -422,6 +427,9 @@ class Stack:
             self.chain_node.stop()
             self.chain_node = None
         self.engines = []
+        if self._ddb_dir is not None:
+            shutil.rmtree(self._ddb_dir, ignore_errors=True)
+            self._ddb_dir = None
         if (_read_json(self.info_path) or {}).get("pid") == os.getpid():
             os.remove(self.info_path)
 
