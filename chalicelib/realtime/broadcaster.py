@@ -26,9 +26,6 @@ def _client():
     """One boto3 client shared by every fan-out thread (clients are thread-safe; creating 32 costs seconds)."""
     global _shared_client
     endpoint = settings.get().ws_management_endpoint
-    cached = _shared_client  # the fast path of every message: no lock shared by the fan-out threads
-    if cached is not None and cached[0] == endpoint:
-        return cached[1]
     with _client_lock:
         if _shared_client is None or _shared_client[0] != endpoint:
             _shared_client = endpoint, boto3.session.Session().client(
@@ -46,12 +43,12 @@ def _executor() -> ThreadPoolExecutor:
     return _pool
 
 
-def send(connection_id: str, message: dict | str | bytes) -> bool:
+def send(connection_id: str, message: dict | str) -> bool:
     """Send one message; False (and the connection removed) when the connection is gone."""
-    data = message if isinstance(message, (str, bytes)) else jsonutil.dumps(message)
+    data = message if isinstance(message, str) else jsonutil.dumps(message)
     client = _client()
     try:
-        client.post_to_connection(ConnectionId=connection_id, Data=data if isinstance(data, bytes) else data.encode())
+        client.post_to_connection(ConnectionId=connection_id, Data=data.encode())
         return True
     except client.exceptions.GoneException:
         store.remove_connection(connection_id)
@@ -64,14 +61,10 @@ def send(connection_id: str, message: dict | str | bytes) -> bool:
 def send_many(connection_ids: list[str], message: dict | str) -> int:
     if not connection_ids:
         return 0
-    data = (message if isinstance(message, str) else jsonutil.dumps(message)).encode()  # once for every recipient
+    data = message if isinstance(message, str) else jsonutil.dumps(message)
     if len(connection_ids) == 1:
         return int(send(connection_ids[0], data))
-    # one task per thread over a slice of the ids, not one per message: a future per post cost more CPU than the
-    # post itself when the management API answers in a millisecond
-    n = min(FANOUT_THREADS, len(connection_ids))
-    return sum(_executor().map(lambda part: sum(send(cid, data) for cid in part),
-                               [connection_ids[i::n] for i in range(n)]))
+    return sum(_executor().map(lambda cid: send(cid, data), connection_ids))
 
 
 def broadcast(topic: str, message: dict) -> int:
